@@ -1,0 +1,1 @@
+//! Flow-key extraction.
