@@ -3,6 +3,16 @@
 
 use crate::packet::{Packet, PacketBatch};
 
+pub mod af_packet;
+pub mod memory;
+pub mod pcap;
+pub mod tap;
+
+// pub use af_packet::{AfPacketOptions, AfPacketPort};
+pub use memory::{MemoryHandle, MemoryPort, SentFrame};
+pub use pcap::{PcapRxPort, PcapTxPort};
+// pub use tap::{TapOptions, TapPort};
+
 /// Why a port operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -57,4 +67,77 @@ pub trait Port: Send {
     fn rx_fd(&self) -> Option<std::os::fd::RawFd> {
         None
     }
+}
+
+impl PortError {
+    /// A [`PortError::Down`] for port `name`.
+    pub fn down(name: &str, reason: impl Into<String>) -> PortError {
+        PortError::Down {
+            name: name.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    /// A [`PortError::Io`] for port `name`.
+    pub fn io(name: &str, source: std::io::Error) -> PortError {
+        PortError::Io {
+            name: name.to_owned(),
+            source,
+        }
+    }
+
+    /// A [`PortError::Config`] for port `name`.
+    pub fn config(name: &str, reason: impl Into<String>) -> PortError {
+        PortError::Config {
+            name: name.to_owned(),
+            reason: reason.into(),
+        }
+    }
+
+    /// True for [`PortError::Down`].
+    pub fn is_down(&self) -> bool {
+        matches!(self, PortError::Down { .. })
+    }
+}
+
+/// Boxed ports are ports too, so the datapath can hold `Box<dyn Port>`.
+impl<P: Port + ?Sized> Port for Box<P> {
+    fn name(&self) -> &str {
+        (**self).name()
+    }
+
+    fn recv(&mut self, batch: &mut PacketBatch) -> Result<usize, PortError> {
+        (**self).recv(batch)
+    }
+
+    fn send(&mut self, packets: &[Packet]) -> Result<usize, PortError> {
+        (**self).send(packets)
+    }
+
+    fn stats(&self) -> PortStats {
+        (**self).stats()
+    }
+
+    fn rx_fd(&self) -> Option<std::os::fd::RawFd> {
+        (**self).rx_fd()
+    }
+}
+
+/// Copies an interface name into a NUL-terminated `ifr_name`, refusing names
+/// the kernel would reject (empty, too long, with NUL or '/').
+pub(crate) fn ifname_to_c(name: &str) -> Option<[libc::c_char; libc::IFNAMSIZ]> {
+    let bytes = name.as_bytes();
+    if bytes.is_empty()
+        || bytes.len() >= libc::IFNAMSIZ
+        || bytes
+            .iter()
+            .any(|&b| b == 0 || b == b'/' || b.is_ascii_whitespace())
+    {
+        return None;
+    }
+    let mut out = [0 as libc::c_char; libc::IFNAMSIZ];
+    for (o, &b) in out.iter_mut().zip(bytes) {
+        *o = b as libc::c_char;
+    }
+    Some(out)
 }

@@ -1,0 +1,1 @@
+//! Tap port (in progress).
