@@ -44,17 +44,41 @@ pub enum Action {
 /// an unmasked set has all-ones masks (see the `*_exact` constructors).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SetHeader {
-    Ethernet { value: EthernetSet, mask: EthernetSet },
+    Ethernet {
+        value: EthernetSet,
+        mask: EthernetSet,
+    },
     /// Outermost VLAN TCI (VID and PCP); no-op on an untagged frame.
-    Vlan { tci: u16, mask: u16 },
-    Ipv4 { value: Ipv4Set, mask: Ipv4Set },
-    Ipv6 { value: Ipv6Set, mask: Ipv6Set },
-    Tcp { value: L4PortsSet, mask: L4PortsSet },
-    Udp { value: L4PortsSet, mask: L4PortsSet },
+    Vlan {
+        tci: u16,
+        mask: u16,
+    },
+    Ipv4 {
+        value: Ipv4Set,
+        mask: Ipv4Set,
+    },
+    Ipv6 {
+        value: Ipv6Set,
+        mask: Ipv6Set,
+    },
+    Tcp {
+        value: L4PortsSet,
+        mask: L4PortsSet,
+    },
+    Udp {
+        value: L4PortsSet,
+        mask: L4PortsSet,
+    },
     /// ICMPv4 type and code.
-    Icmp { value: IcmpSet, mask: IcmpSet },
+    Icmp {
+        value: IcmpSet,
+        mask: IcmpSet,
+    },
     /// Packet metadata (skb mark).
-    SkbMark { value: u32, mask: u32 },
+    SkbMark {
+        value: u32,
+        mask: u32,
+    },
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -98,7 +122,10 @@ impl SetHeader {
     pub fn ethernet_exact(src: [u8; 6], dst: [u8; 6]) -> SetHeader {
         SetHeader::Ethernet {
             value: EthernetSet { src, dst },
-            mask: EthernetSet { src: [0xff; 6], dst: [0xff; 6] },
+            mask: EthernetSet {
+                src: [0xff; 6],
+                dst: [0xff; 6],
+            },
         }
     }
 
@@ -106,17 +133,34 @@ impl SetHeader {
     pub fn ipv4_exact(value: Ipv4Set) -> SetHeader {
         SetHeader::Ipv4 {
             value,
-            mask: Ipv4Set { src: u32::MAX, dst: u32::MAX, tos: 0xff, ttl: 0xff },
+            mask: Ipv4Set {
+                src: u32::MAX,
+                dst: u32::MAX,
+                tos: 0xff,
+                ttl: 0xff,
+            },
         }
     }
 
     /// Sets both TCP ports.
     pub fn tcp_exact(src: u16, dst: u16) -> SetHeader {
-        SetHeader::Tcp { value: L4PortsSet { src, dst }, mask: L4PortsSet { src: 0xffff, dst: 0xffff } }
+        SetHeader::Tcp {
+            value: L4PortsSet { src, dst },
+            mask: L4PortsSet {
+                src: 0xffff,
+                dst: 0xffff,
+            },
+        }
     }
 
     /// Sets both UDP ports.
     pub fn udp_exact(src: u16, dst: u16) -> SetHeader {
-        SetHeader::Udp { value: L4PortsSet { src, dst }, mask: L4PortsSet { src: 0xffff, dst: 0xffff } }
+        SetHeader::Udp {
+            value: L4PortsSet { src, dst },
+            mask: L4PortsSet {
+                src: 0xffff,
+                dst: 0xffff,
+            },
+        }
     }
 }

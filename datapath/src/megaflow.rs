@@ -1,0 +1,498 @@
+//! The megaflow cache: masked flow key -> actions, by tuple-space search.
+//!
+//! One hash table (a [`Subtable`]) per distinct mask; a lookup masks the key
+//! with each subtable's mask in rank order and probes its table. Readers take
+//! no lock: the subtable list is an `ArcSwap` snapshot and each table is a
+//! lock-free `papaya` set whose removed entries are reclaimed only after
+//! every reader that could see them has dropped its guard. Writers (installs,
+//! removals, re-ranking) serialize on one mutex that readers never touch.
+//!
+//! A megaflow stores only the key words its mask selects (Open vSwitch's
+//! miniflow idea), so a 5-tuple flow costs 5 words, not the whole key.
+
+use std::hash::{BuildHasher, Hash, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU16, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use papaya::{Equivalent, HashSet, LocalGuard};
+use parking_lot::Mutex;
+use seize::Collector;
+
+use crate::action::Actions;
+use crate::flow_key::{hash_words, FlowKey, KEY_WORDS};
+
+/// Counters of one megaflow. Updated with relaxed atomics once per batch
+/// per flow, never under a lock.
+#[derive(Debug, Default)]
+pub struct FlowStats {
+    packets: AtomicU64,
+    bytes: AtomicU64,
+    /// Datapath clock (ms) of the last hit.
+    used_ms: AtomicU64,
+    tcp_flags: AtomicU16,
+}
+
+/// A snapshot of [`FlowStats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowStatsSnapshot {
+    pub packets: u64,
+    pub bytes: u64,
+    pub used_ms: u64,
+    pub tcp_flags: u16,
+}
+
+impl FlowStats {
+    #[inline]
+    pub fn add(&self, packets: u64, bytes: u64, tcp_flags: u16, now_ms: u64) {
+        self.packets.fetch_add(packets, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes, Ordering::Relaxed);
+        self.used_ms.fetch_max(now_ms, Ordering::Relaxed);
+        if tcp_flags != 0 {
+            self.tcp_flags.fetch_or(tcp_flags, Ordering::Relaxed);
+        }
+    }
+
+    pub fn snapshot(&self) -> FlowStatsSnapshot {
+        FlowStatsSnapshot {
+            packets: self.packets.load(Ordering::Relaxed),
+            bytes: self.bytes.load(Ordering::Relaxed),
+            used_ms: self.used_ms.load(Ordering::Relaxed),
+            tcp_flags: self.tcp_flags.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The mask of a subtable, with the indices of its non-zero words.
+#[derive(Debug)]
+pub struct MaskInfo {
+    pub mask: FlowKey,
+    idx: [u8; KEY_WORDS],
+    n: usize,
+}
+
+impl MaskInfo {
+    fn new(mask: &FlowKey) -> MaskInfo {
+        let mut idx = [0u8; KEY_WORDS];
+        let mut n = 0;
+        for (i, w) in mask.words.iter().enumerate() {
+            if *w != 0 {
+                idx[n] = i as u8;
+                n += 1;
+            }
+        }
+        MaskInfo {
+            mask: *mask,
+            idx,
+            n,
+        }
+    }
+
+    #[inline(always)]
+    fn words(&self) -> &[u8] {
+        &self.idx[..self.n]
+    }
+
+    /// Gathers `key & mask` into `out`, one word per non-zero mask word.
+    #[inline(always)]
+    fn gather(&self, key: &FlowKey, out: &mut [u64; KEY_WORDS]) -> usize {
+        for (o, &i) in out.iter_mut().zip(self.words()) {
+            let i = i as usize;
+            *o = key.words[i] & self.mask.words[i];
+        }
+        self.n
+    }
+}
+
+/// One cached megaflow.
+pub struct Megaflow {
+    hash: u64,
+    /// `key & mask`, only the words the mask selects.
+    words: Box<[u64]>,
+    mask: Arc<MaskInfo>,
+    pub actions: Actions,
+    pub stats: FlowStats,
+    dead: AtomicBool,
+}
+
+impl std::fmt::Debug for Megaflow {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Megaflow")
+            .field("key", &self.key())
+            .field("actions", &self.actions)
+            .finish()
+    }
+}
+
+impl Megaflow {
+    /// The masked key (fields outside the mask are zero).
+    pub fn key(&self) -> FlowKey {
+        let mut k = FlowKey::ZERO;
+        for (w, &i) in self.words.iter().zip(self.mask.words()) {
+            k.words[i as usize] = *w;
+        }
+        k
+    }
+
+    pub fn mask(&self) -> &FlowKey {
+        &self.mask.mask
+    }
+
+    /// False once the flow was removed from the cache; an exact-match cache
+    /// entry that still points at it must not be used.
+    #[inline(always)]
+    pub fn is_alive(&self) -> bool {
+        !self.dead.load(Ordering::Relaxed)
+    }
+
+    /// True if `key` falls under this megaflow.
+    pub fn matches(&self, key: &FlowKey) -> bool {
+        self.words
+            .iter()
+            .zip(self.mask.words())
+            .all(|(w, &i)| key.words[i as usize] & self.mask.mask.words[i as usize] == *w)
+    }
+}
+
+/// Entries hash by their precomputed hash and compare by masked words.
+struct Entry(Arc<Megaflow>);
+
+impl Hash for Entry {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.0.hash);
+    }
+}
+impl PartialEq for Entry {
+    fn eq(&self, o: &Entry) -> bool {
+        self.0.words == o.0.words
+    }
+}
+impl Eq for Entry {}
+
+/// A lookup probe: the gathered words of a key under one mask.
+struct Probe<'a> {
+    hash: u64,
+    words: &'a [u64],
+}
+impl Hash for Probe<'_> {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        h.write_u64(self.hash);
+    }
+}
+impl Equivalent<Entry> for Probe<'_> {
+    #[inline]
+    fn equivalent(&self, e: &Entry) -> bool {
+        *self.words == *e.0.words
+    }
+}
+
+/// A hasher that passes the precomputed hash through.
+#[derive(Clone, Copy, Default)]
+struct PassHash;
+struct PassHasher(u64);
+impl BuildHasher for PassHash {
+    type Hasher = PassHasher;
+    fn build_hasher(&self) -> PassHasher {
+        PassHasher(0)
+    }
+}
+impl Hasher for PassHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        // Only write_u64 is used by Entry/Probe; fold anything else anyway.
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ *b as u64;
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+/// All megaflows that share one mask.
+pub struct Subtable {
+    mask: Arc<MaskInfo>,
+    flows: HashSet<Entry, PassHash>,
+    /// Hits since the last re-rank. Updated without a lock prefix (a plain
+    /// load+store): a lost increment only blurs the ranking heuristic, and a
+    /// locked add on every lookup would cost more than the lookup saves.
+    hits: AtomicU64,
+}
+
+impl Subtable {
+    fn new(mask: &FlowKey, collector: &Arc<Collector>) -> Subtable {
+        Subtable {
+            mask: Arc::new(MaskInfo::new(mask)),
+            flows: HashSet::builder()
+                .hasher(PassHash)
+                .shared_collector(collector.clone())
+                .build(),
+            hits: AtomicU64::new(0),
+        }
+    }
+
+    pub fn mask(&self) -> &FlowKey {
+        &self.mask.mask
+    }
+
+    pub fn len(&self) -> usize {
+        self.flows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.flows.len() == 0
+    }
+}
+
+/// Why an install was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum InstallError {
+    #[error("megaflow limit of {0} reached")]
+    Full(usize),
+}
+
+/// The shared megaflow classifier.
+pub struct MegaflowCache {
+    subtables: ArcSwap<Vec<Arc<Subtable>>>,
+    collector: Arc<Collector>,
+    writer: Mutex<()>,
+    count: AtomicUsize,
+    limit: AtomicUsize,
+}
+
+impl Default for MegaflowCache {
+    fn default() -> Self {
+        MegaflowCache::new()
+    }
+}
+
+/// A reader's view for a batch of lookups: holds the subtable snapshot and
+/// the reclamation guard, so the flows it returns stay valid while it lives.
+pub struct CacheReader<'c> {
+    subtables: arc_swap::Guard<Arc<Vec<Arc<Subtable>>>>,
+    guard: LocalGuard<'c>,
+}
+
+impl CacheReader<'_> {
+    /// The megaflow covering `key`, if any. Megaflows installed by a correct
+    /// xlate never disagree where they overlap, so the first hit is the answer.
+    #[inline]
+    pub fn lookup(&self, key: &FlowKey) -> Option<&Arc<Megaflow>> {
+        let mut buf = [0u64; KEY_WORDS];
+        for st in self.subtables.iter() {
+            let n = st.mask.gather(key, &mut buf);
+            let words = &buf[..n];
+            let probe = Probe {
+                hash: hash_words(words),
+                words,
+            };
+            if let Some(e) = st.flows.get(&probe, &self.guard) {
+                let h = &st.hits;
+                h.store(h.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
+                return Some(&e.0);
+            }
+        }
+        None
+    }
+
+    /// Number of subtables a miss has to probe.
+    pub fn subtable_count(&self) -> usize {
+        self.subtables.len()
+    }
+}
+
+impl MegaflowCache {
+    /// An empty cache with Open vSwitch's default flow limit (200k).
+    pub fn new() -> MegaflowCache {
+        MegaflowCache {
+            subtables: ArcSwap::from_pointee(Vec::new()),
+            collector: Arc::new(Collector::new()),
+            writer: Mutex::new(()),
+            count: AtomicUsize::new(0),
+            limit: AtomicUsize::new(200_000),
+        }
+    }
+
+    pub fn set_limit(&self, limit: usize) {
+        self.limit.store(limit, Ordering::Relaxed);
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit.load(Ordering::Relaxed)
+    }
+
+    /// Starts a batch of lookups.
+    #[inline]
+    pub fn reader(&self) -> CacheReader<'_> {
+        CacheReader {
+            subtables: self.subtables.load(),
+            guard: self.collector.enter(),
+        }
+    }
+
+    /// Number of installed megaflows.
+    pub fn len(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Masks in rank order with their flow counts.
+    pub fn subtables(&self) -> Vec<(FlowKey, usize)> {
+        self.subtables
+            .load()
+            .iter()
+            .map(|s| (s.mask.mask, s.len()))
+            .collect()
+    }
+
+    /// Installs `key/mask -> actions`. If a flow with the same masked key is
+    /// already there (two upcalls raced), that flow is returned unchanged.
+    pub fn insert(
+        &self,
+        key: &FlowKey,
+        mask: &FlowKey,
+        actions: Actions,
+    ) -> Result<Arc<Megaflow>, InstallError> {
+        let _w = self.writer.lock();
+        let st = self.subtable_for(mask);
+        let mut buf = [0u64; KEY_WORDS];
+        let n = st.mask.gather(key, &mut buf);
+        let words = &buf[..n];
+        let hash = hash_words(words);
+        let guard = self.collector.enter();
+        if let Some(e) = st.flows.get(&Probe { hash, words }, &guard) {
+            return Ok(e.0.clone());
+        }
+        let limit = self.limit();
+        if self.len() >= limit {
+            self.drop_if_empty(&st);
+            return Err(InstallError::Full(limit));
+        }
+        let flow = Arc::new(Megaflow {
+            hash,
+            words: words.into(),
+            mask: st.mask.clone(),
+            actions,
+            stats: FlowStats::default(),
+            dead: AtomicBool::new(false),
+        });
+        st.flows.insert(Entry(flow.clone()), &guard);
+        self.count.fetch_add(1, Ordering::Relaxed);
+        Ok(flow)
+    }
+
+    /// Removes `flow`; returns false if it was not installed.
+    pub fn remove(&self, flow: &Megaflow) -> bool {
+        let _w = self.writer.lock();
+        let subtables = self.subtables.load();
+        let Some(st) = subtables.iter().find(|s| Arc::ptr_eq(&s.mask, &flow.mask)) else {
+            return false;
+        };
+        let guard = self.collector.enter();
+        let probe = Probe {
+            hash: flow.hash,
+            words: &flow.words,
+        };
+        // Only remove this very flow, not a newer one with the same key.
+        match st.flows.get(&probe, &guard) {
+            Some(e) if std::ptr::eq(Arc::as_ptr(&e.0), flow) => {}
+            _ => return false,
+        }
+        flow.dead.store(true, Ordering::Relaxed);
+        st.flows.remove(&probe, &guard);
+        self.count.fetch_sub(1, Ordering::Relaxed);
+        let st = st.clone();
+        drop(subtables);
+        self.drop_if_empty(&st);
+        true
+    }
+
+    /// Removes every flow for which `f` returns false (used by the
+    /// revalidator and by `dpctl/del-flows`). Returns how many went.
+    pub fn retain(&self, mut f: impl FnMut(&Arc<Megaflow>) -> bool) -> usize {
+        let doomed: Vec<Arc<Megaflow>> = {
+            let mut v = Vec::new();
+            self.for_each(|m| {
+                if !f(m) {
+                    v.push(m.clone());
+                }
+            });
+            v
+        };
+        doomed.iter().filter(|m| self.remove(m)).count()
+    }
+
+    /// Removes every flow.
+    pub fn clear(&self) -> usize {
+        self.retain(|_| false)
+    }
+
+    /// Calls `f` on every installed flow (a consistent snapshot per subtable).
+    pub fn for_each(&self, mut f: impl FnMut(&Arc<Megaflow>)) {
+        let subtables = self.subtables.load();
+        let guard = self.collector.enter();
+        for st in subtables.iter() {
+            for e in st.flows.iter(&guard) {
+                f(&e.0);
+            }
+        }
+    }
+
+    /// Every installed flow.
+    pub fn flows(&self) -> Vec<Arc<Megaflow>> {
+        let mut v = Vec::with_capacity(self.len());
+        self.for_each(|m| v.push(m.clone()));
+        v
+    }
+
+    /// Re-orders subtables by hits since the last call, busiest first, so
+    /// that lookups find common flows in the first probes.
+    pub fn rerank(&self) {
+        let _w = self.writer.lock();
+        let mut v: Vec<(u64, Arc<Subtable>)> = self
+            .subtables
+            .load()
+            .iter()
+            .map(|s| (s.hits.swap(0, Ordering::Relaxed), s.clone()))
+            .collect();
+        // Stable: ties keep their order, so an idle table set does not churn.
+        v.sort_by(|a, b| b.0.cmp(&a.0));
+        self.subtables
+            .store(Arc::new(v.into_iter().map(|(_, s)| s).collect()));
+    }
+
+    /// Finds or creates the subtable for `mask`. Caller holds the writer lock.
+    fn subtable_for(&self, mask: &FlowKey) -> Arc<Subtable> {
+        let cur = self.subtables.load();
+        if let Some(st) = cur.iter().find(|s| s.mask.mask == *mask) {
+            return st.clone();
+        }
+        let st = Arc::new(Subtable::new(mask, &self.collector));
+        let mut next: Vec<Arc<Subtable>> = Vec::with_capacity(cur.len() + 1);
+        next.extend(cur.iter().cloned());
+        next.push(st.clone());
+        self.subtables.store(Arc::new(next));
+        st
+    }
+
+    /// Unlinks an empty subtable. Caller holds the writer lock.
+    fn drop_if_empty(&self, st: &Arc<Subtable>) {
+        if !st.is_empty() {
+            return;
+        }
+        let cur = self.subtables.load();
+        let next: Vec<Arc<Subtable>> = cur
+            .iter()
+            .filter(|s| !Arc::ptr_eq(s, st))
+            .cloned()
+            .collect();
+        if next.len() != cur.len() {
+            self.subtables.store(Arc::new(next));
+        }
+    }
+}
