@@ -1,19 +1,15 @@
 //! Header rewrites for the `Set`, `PushVlan` and `PopVlan` actions: masked
 //! field sets done in place on the frame, with checksums patched incrementally.
-//!
-//! Every function is total over the frame bytes: a frame that lacks the header
-//! an action rewrites, or ends inside it, is left as it was and the call
-//! returns a [`ModifyError`] for the executor to count. Nothing allocates.
-//! Only the offsets a rewrite needs are parsed; the flow key was already
-//! extracted, but the frame may have changed since (earlier actions), so the
-//! bytes are trusted over the key.
 
 use std::ops::{BitAnd, BitOr, Not};
 
 use crate::action::{EthernetSet, IcmpSet, Ipv4Set, Ipv6Set, L4PortsSet, SetHeader};
 use crate::packet::Packet;
 
-/// Why a rewrite left the packet unchanged.
+/// Why a rewrite left the packet unchanged. Every function here is total over
+/// the frame bytes and returns one of these rather than touching a frame that
+/// lacks the header; the bytes are re-parsed rather than taken from the flow
+/// key, because earlier actions in the list may have changed them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ModifyError {
