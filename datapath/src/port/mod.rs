@@ -8,10 +8,10 @@ pub mod memory;
 pub mod pcap;
 pub mod tap;
 
-// pub use af_packet::{AfPacketOptions, AfPacketPort};
+pub use af_packet::{AfPacketOptions, AfPacketPort};
 pub use memory::{MemoryHandle, MemoryPort, SentFrame};
 pub use pcap::{PcapRxPort, PcapTxPort};
-// pub use tap::{TapOptions, TapPort};
+pub use tap::{TapOptions, TapPort};
 
 /// Why a port operation failed.
 #[derive(Debug, thiserror::Error)]
