@@ -630,20 +630,25 @@ impl PollThread {
         let mut from_classifier: [Option<&Arc<Megaflow>>; BATCH_SIZE] = [None; BATCH_SIZE];
         {
             let mut flows: [Option<&Megaflow>; BATCH_SIZE] = [None; BATCH_SIZE];
+            let mut todo = 0u32;
             for i in 0..n {
-                let key = &self.keys[i];
-                if let Some(f) = self.emc.lookup(key, self.hashes[i]) {
-                    c.emc_hits += 1;
-                    flows[i] = Some(f);
-                } else if let Some(f) = reader.lookup(key) {
-                    c.megaflow_hits += 1;
-                    flows[i] = Some(f);
-                    from_classifier[i] = Some(f);
-                } else {
-                    c.misses += 1;
-                    let slot = &mut batch.packets_mut()[i];
-                    if !dp.upcall(UpcallKind::Miss, key, slot) {
-                        // Lost upcall: the packet is dropped (counted in `lost`).
+                match self.emc.lookup(&self.keys[i], self.hashes[i]) {
+                    Some(f) => flows[i] = Some(f),
+                    None => todo |= 1 << i,
+                }
+            }
+            c.emc_hits = n as u64 - todo.count_ones() as u64;
+            if todo != 0 {
+                let missed = reader.lookup_batch(&self.keys[..n], todo, &mut from_classifier);
+                c.megaflow_hits = (todo.count_ones() - missed.count_ones()) as u64;
+                c.misses = missed.count_ones() as u64;
+                for i in 0..n {
+                    if let Some(f) = from_classifier[i] {
+                        flows[i] = Some(f);
+                    } else if missed & (1 << i) != 0 {
+                        // On a full queue the packet stays and is dropped
+                        // below (no flow); `upcall` counted it as lost.
+                        dp.upcall(UpcallKind::Miss, &self.keys[i], &mut batch.packets_mut()[i]);
                     }
                 }
             }

@@ -110,22 +110,24 @@ fields! {
     tun_flags, set_tun_flags: u16 = 7, 48, 16;
     /// Destination MAC as a 48-bit integer (first octet most significant).
     eth_dst, set_eth_dst: u64 = 8, 0, 48;
-    /// Innermost ethertype (after VLAN tags), or ETH_TYPE_NONE.
-    eth_type, set_eth_type: u16 = 8, 48, 16;
-    eth_src, set_eth_src: u64 = 9, 0, 48;
     /// Outer VLAN TCI with VLAN_PRESENT set when a tag is there.
-    vlan_tci, set_vlan_tci: u16 = 9, 48, 16;
-    vlan_tpid, set_vlan_tpid: u16 = 10, 0, 16;
+    vlan_tci, set_vlan_tci: u16 = 8, 48, 16;
+    eth_src, set_eth_src: u64 = 9, 0, 48;
+    vlan_tpid, set_vlan_tpid: u16 = 9, 48, 16;
     /// Inner (customer) VLAN of a double-tagged frame.
-    cvlan_tci, set_cvlan_tci: u16 = 10, 16, 16;
-    cvlan_tpid, set_cvlan_tpid: u16 = 10, 32, 16;
-    /// IP protocol, or the low byte of the ARP opcode.
-    nw_proto, set_nw_proto: u8 = 10, 48, 8;
+    cvlan_tci, set_cvlan_tci: u16 = 10, 0, 16;
+    cvlan_tpid, set_cvlan_tpid: u16 = 10, 16, 16;
     /// The whole IPv4 TOS / IPv6 traffic class byte (DSCP and ECN).
-    nw_tos, set_nw_tos: u8 = 10, 56, 8;
-    nw_ttl, set_nw_ttl: u8 = 11, 0, 8;
-    nw_frag, set_nw_frag: u8 = 11, 8, 8;
-    tcp_flags, set_tcp_flags: u16 = 11, 16, 16;
+    nw_tos, set_nw_tos: u8 = 10, 32, 8;
+    nw_ttl, set_nw_ttl: u8 = 10, 40, 8;
+    tcp_flags, set_tcp_flags: u16 = 10, 48, 16;
+    /// Innermost ethertype (after VLAN tags), or ETH_TYPE_NONE. It shares a
+    /// word with the protocol and ports so that a 5-tuple megaflow's mask
+    /// spans three words (in_port, this one, the addresses).
+    eth_type, set_eth_type: u16 = 11, 0, 16;
+    /// IP protocol, or the low byte of the ARP opcode.
+    nw_proto, set_nw_proto: u8 = 11, 16, 8;
+    nw_frag, set_nw_frag: u8 = 11, 24, 8;
     /// L4 source port, or ICMP type.
     tp_src, set_tp_src: u16 = 11, 32, 16;
     /// L4 destination port, or ICMP code.

@@ -18,6 +18,7 @@ use arc_swap::ArcSwap;
 use papaya::{Equivalent, HashSet, LocalGuard};
 use parking_lot::Mutex;
 use seize::Collector;
+use smallvec::SmallVec;
 
 use crate::action::Actions;
 use crate::flow_key::{hash_words, FlowKey, KEY_WORDS};
@@ -63,27 +64,35 @@ impl FlowStats {
     }
 }
 
+/// Masks with at most this many non-zero words take the unrolled path.
+const NARROW: usize = 8;
+
 /// The mask of a subtable, with the indices of its non-zero words.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct MaskInfo {
     pub mask: FlowKey,
     idx: [u8; KEY_WORDS],
+    /// The mask's non-zero words in `idx` order (zero past `n`).
+    compact: [u64; KEY_WORDS],
     n: usize,
 }
 
 impl MaskInfo {
     fn new(mask: &FlowKey) -> MaskInfo {
         let mut idx = [0u8; KEY_WORDS];
+        let mut compact = [0u64; KEY_WORDS];
         let mut n = 0;
         for (i, w) in mask.words.iter().enumerate() {
             if *w != 0 {
                 idx[n] = i as u8;
+                compact[n] = *w;
                 n += 1;
             }
         }
         MaskInfo {
             mask: *mask,
             idx,
+            compact,
             n,
         }
     }
@@ -93,22 +102,45 @@ impl MaskInfo {
         &self.idx[..self.n]
     }
 
-    /// Gathers `key & mask` into `out`, one word per non-zero mask word.
+    /// Gathers `key & mask` into `out` (one word per non-zero mask word) and
+    /// hashes it; returns (hash, word count). Narrow masks, nearly all in
+    /// practice, run a fixed 4- or 8-word loop the compiler unrolls: unused
+    /// slots have a zero mask word, so they gather zeros and hash the same
+    /// on every call.
     #[inline(always)]
-    fn gather(&self, key: &FlowKey, out: &mut [u64; KEY_WORDS]) -> usize {
-        for (o, &i) in out.iter_mut().zip(self.words()) {
-            let i = i as usize;
-            *o = key.words[i] & self.mask.words[i];
+    fn gather(&self, key: &FlowKey, out: &mut [u64; KEY_WORDS]) -> (u64, usize) {
+        if self.n <= NARROW / 2 {
+            for j in 0..NARROW / 2 {
+                out[j] = key.words[self.idx[j] as usize] & self.compact[j];
+            }
+            (hash_words(&out[..NARROW / 2]), self.n)
+        } else if self.n <= NARROW {
+            for j in 0..NARROW {
+                out[j] = key.words[self.idx[j] as usize] & self.compact[j];
+            }
+            (hash_words(&out[..NARROW]), self.n)
+        } else {
+            for j in 0..self.n {
+                out[j] = key.words[self.idx[j] as usize] & self.compact[j];
+            }
+            (hash_words(&out[..self.n]), self.n)
         }
-        self.n
     }
+}
+
+#[inline(always)]
+fn words_eq(a: &[u64], b: &[u64]) -> bool {
+    // A plain loop: slice == on u64 calls memcmp, which costs more than
+    // comparing the handful of words a megaflow has.
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// One cached megaflow.
 pub struct Megaflow {
     hash: u64,
-    /// `key & mask`, only the words the mask selects.
-    words: Box<[u64]>,
+    /// `key & mask`, only the words the mask selects; inline for the usual
+    /// masks so that a probe compares without another pointer chase.
+    words: SmallVec<[u64; 6]>,
     mask: Arc<MaskInfo>,
     pub actions: Actions,
     pub stats: FlowStats,
@@ -164,7 +196,7 @@ impl Hash for Entry {
 }
 impl PartialEq for Entry {
     fn eq(&self, o: &Entry) -> bool {
-        self.0.words == o.0.words
+        words_eq(&self.0.words, &o.0.words)
     }
 }
 impl Eq for Entry {}
@@ -182,7 +214,7 @@ impl Hash for Probe<'_> {
 impl Equivalent<Entry> for Probe<'_> {
     #[inline]
     fn equivalent(&self, e: &Entry) -> bool {
-        *self.words == *e.0.words
+        words_eq(self.words, &e.0.words)
     }
 }
 
@@ -213,18 +245,21 @@ impl Hasher for PassHasher {
 
 /// All megaflows that share one mask.
 pub struct Subtable {
+    /// The mask, inline (read on every probe) ...
+    info: MaskInfo,
+    /// ... and shared with this subtable's megaflows, for dumps.
     mask: Arc<MaskInfo>,
     flows: HashSet<Entry, PassHash>,
-    /// Hits since the last re-rank. Updated without a lock prefix (a plain
-    /// load+store): a lost increment only blurs the ranking heuristic, and a
-    /// locked add on every lookup would cost more than the lookup saves.
+    /// Hits since the last re-rank (added once per batch).
     hits: AtomicU64,
 }
 
 impl Subtable {
     fn new(mask: &FlowKey, collector: &Arc<Collector>) -> Subtable {
+        let info = MaskInfo::new(mask);
         Subtable {
-            mask: Arc::new(MaskInfo::new(mask)),
+            mask: Arc::new(info.clone()),
+            info,
             flows: HashSet::builder()
                 .hasher(PassHash)
                 .shared_collector(collector.clone())
@@ -280,21 +315,51 @@ impl CacheReader<'_> {
     /// xlate never disagree where they overlap, so the first hit is the answer.
     #[inline]
     pub fn lookup(&self, key: &FlowKey) -> Option<&Arc<Megaflow>> {
+        let mut out = [None];
+        self.lookup_batch(std::slice::from_ref(key), 1, &mut out);
+        out[0]
+    }
+
+    /// Looks up `keys[i]` for each bit i set in `todo` (at most 32 keys),
+    /// storing hits in `out[i]`; returns the bits of the keys that missed.
+    /// Subtable by subtable rather than key by key, as Open vSwitch's dpcls
+    /// does: one subtable's mask and table stay hot for the whole batch.
+    #[inline]
+    pub fn lookup_batch<'r>(
+        &'r self,
+        keys: &[FlowKey],
+        mut todo: u32,
+        out: &mut [Option<&'r Arc<Megaflow>>],
+    ) -> u32 {
         let mut buf = [0u64; KEY_WORDS];
         for st in self.subtables.iter() {
-            let n = st.mask.gather(key, &mut buf);
-            let words = &buf[..n];
-            let probe = Probe {
-                hash: hash_words(words),
-                words,
-            };
-            if let Some(e) = st.flows.get(&probe, &self.guard) {
-                let h = &st.hits;
-                h.store(h.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
-                return Some(&e.0);
+            if todo == 0 {
+                break;
+            }
+            let mut rem = todo;
+            let mut hits = 0;
+            while rem != 0 {
+                let i = rem.trailing_zeros() as usize;
+                rem &= rem - 1;
+                let (Some(key), Some(slot)) = (keys.get(i), out.get_mut(i)) else {
+                    continue;
+                };
+                let (hash, n) = st.info.gather(key, &mut buf);
+                let probe = Probe {
+                    hash,
+                    words: &buf[..n],
+                };
+                if let Some(e) = st.flows.get(&probe, &self.guard) {
+                    *slot = Some(&e.0);
+                    todo &= !(1 << i);
+                    hits += 1;
+                }
+            }
+            if hits != 0 {
+                st.hits.fetch_add(hits, Ordering::Relaxed);
             }
         }
-        None
+        todo
     }
 
     /// Number of subtables a miss has to probe.
@@ -361,9 +426,8 @@ impl MegaflowCache {
         let _w = self.writer.lock();
         let st = self.subtable_for(mask);
         let mut buf = [0u64; KEY_WORDS];
-        let n = st.mask.gather(key, &mut buf);
+        let (hash, n) = st.info.gather(key, &mut buf);
         let words = &buf[..n];
-        let hash = hash_words(words);
         let guard = self.collector.enter();
         if let Some(e) = st.flows.get(&Probe { hash, words }, &guard) {
             return Ok(e.0.clone());
@@ -375,7 +439,7 @@ impl MegaflowCache {
         }
         let flow = Arc::new(Megaflow {
             hash,
-            words: words.into(),
+            words: SmallVec::from_slice(words),
             mask: st.mask.clone(),
             actions,
             stats: FlowStats::default(),
