@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Runs every test of the workspace on a fresh Debian 12 machine, installing
+# first what the tests use (tcpdump reads back our pcap output, iproute2
+# builds the network namespaces of the port tests). Needs root for the
+# namespace and AF_PACKET tests; without root those tests skip themselves.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
+command -v ip >/dev/null 2>&1 || need+=(iproute2)
+if ((${#need[@]})); then
+  if [ "$(id -u)" -eq 0 ]; then
+    echo "installing: ${need[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  else
+    echo "warning: missing ${need[*]}; run as root to install them" >&2
+  fi
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  cargo install --locked cargo-nextest
+fi
+
+# nextest does not run doc tests; run them first so that nextest's summary
+# is the last thing printed.
+cargo test --workspace --doc --quiet
+cargo nextest run --workspace --no-fail-fast "$@"
