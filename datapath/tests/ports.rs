@@ -410,7 +410,42 @@ fn af_packet_moves_frames_across_a_veth_pair_then_goes_down() {
             eprintln!("note: UDP_SEGMENT unavailable, GSO drop not tested");
         }
 
-        // 5. The interface disappears: Down, never a panic, and it stays so.
+        // 5. A frame too long for the MTU fails alone; the others go out.
+        let mixed = vec![
+            test_frame(200, 100),
+            test_frame(201, 3000),
+            test_frame(202, 200),
+        ];
+        let before = pa.stats();
+        assert_eq!(pa.send(&packets(&mixed)).unwrap(), 2);
+        assert_eq!(pa.stats().tx_errors, before.tx_errors + 1);
+        let want = vec![mixed[0].clone(), mixed[2].clone()];
+        let got = recv_until(&mut pb, 2, Duration::from_secs(5), is_test_frame);
+        assert_eq!(got, want);
+
+        // 6. An interface set administratively down is not gone: the port
+        // stays usable and works again once the interface is back up.
+        ip(&["link", "set", &b, "down"]);
+        let mut batch = PacketBatch::new();
+        for _ in 0..3 {
+            batch.clear();
+            assert!(pb.recv(&mut batch).is_ok(), "admin down is not Down");
+        }
+        assert!(pb.send(&packets(&frames[..2])).is_ok());
+        assert!(!pb.is_down());
+        ip(&["link", "set", &b, "up"]);
+        wait_link_up(&a);
+        wait_link_up(&b);
+        recv_until(&mut pb, usize::MAX, Duration::from_millis(100), |_| true);
+        pa.send(&packets(&frames[..4])).unwrap();
+        let got = recv_until(&mut pb, 4, Duration::from_secs(5), is_test_frame);
+        assert_eq!(
+            got,
+            frames[..4].to_vec(),
+            "port did not recover after link up"
+        );
+
+        // 7. The interface disappears: Down, never a panic, and it stays so.
         ip(&["link", "del", &a]);
         wait_down(&mut pb, "veth b recv");
         assert!(pb.is_down());

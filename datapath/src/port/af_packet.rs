@@ -8,10 +8,10 @@
 //! `PACKET_AUXDATA` so that a VLAN tag the kernel took off into metadata is
 //! put back in the frame, as Open vSwitch does.
 
-use std::cell::Cell;
 use std::io;
 use std::mem;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use super::{ifname_to_c, Port, PortError, PortStats};
@@ -32,6 +32,8 @@ const TP_STATUS_VLAN_TPID_VALID: u32 = 1 << 6;
 const VIRTIO_NET_HDR_F_NEEDS_CSUM: u8 = 1;
 const VIRTIO_NET_HDR_GSO_NONE: u8 = 0;
 const ETH_P_8021Q: u16 = 0x8100;
+/// Offset of the checksum in a UDP header (TCP's is 16).
+const UDP_CSUM_OFFSET: usize = 6;
 
 /// Size of `struct virtio_net_hdr`, which precedes every frame on a socket
 /// with `PACKET_VNET_HDR`.
@@ -189,8 +191,13 @@ pub fn complete_partial_csum(frame: &mut [u8], csum_start: usize, csum_offset: u
     if csum_start >= frame.len() || at.checked_add(2).is_none_or(|end| end > frame.len()) {
         return false;
     }
-    let sum = fold(ones_sum(0, &frame[csum_start..]));
-    frame[at..at + 2].copy_from_slice(&(!sum).to_be_bytes());
+    let mut csum = !fold(ones_sum(0, &frame[csum_start..]));
+    // For UDP 0 means "no checksum" (and is invalid over IPv6): send the
+    // other ones-complement zero, as the UDP stack itself does.
+    if csum == 0 && csum_offset == UDP_CSUM_OFFSET {
+        csum = 0xffff;
+    }
+    frame[at..at + 2].copy_from_slice(&csum.to_be_bytes());
     true
 }
 
@@ -210,7 +217,7 @@ pub struct AfPacketPort {
     rx_cmsg: Box<[CmsgBuf; BATCH_SIZE]>,
     stats: PortStats,
     /// Drops the kernel reported (PACKET_STATISTICS resets on read).
-    kernel_drops: Cell<u64>,
+    kernel_drops: AtomicU64,
     gso_dropped: u64,
     gso_warned: bool,
     csum_completed: u64,
@@ -380,7 +387,7 @@ impl AfPacketPort {
             rx_addr: Box::new([unsafe { mem::zeroed() }; BATCH_SIZE]),
             rx_cmsg: Box::new([CmsgBuf([0; 64]); BATCH_SIZE]),
             stats: PortStats::default(),
-            kernel_drops: Cell::new(0),
+            kernel_drops: AtomicU64::new(0),
             gso_dropped: 0,
             gso_warned: false,
             csum_completed: 0,
@@ -465,7 +472,8 @@ impl AfPacketPort {
         batch: &mut PacketBatch,
     ) -> Option<usize> {
         if self.rx_addr[i].sll_pkttype == PACKET_OUTGOING {
-            // Our own transmission looped back (no PACKET_IGNORE_OUTGOING).
+            // Something the host sent out of this interface, not input
+            // (only seen on kernels without PACKET_IGNORE_OUTGOING).
             return None;
         }
         let slot = &mut self.rx_buf[i * self.slot..(i + 1) * self.slot];
@@ -763,10 +771,10 @@ impl Port for AfPacketPort {
         if r == 0 {
             // Reading resets the kernel's counters, so keep a running total.
             self.kernel_drops
-                .set(self.kernel_drops.get() + u64::from(ks.tp_drops));
+                .fetch_add(u64::from(ks.tp_drops), Ordering::Relaxed);
         }
         let mut s = self.stats;
-        s.rx_dropped += self.kernel_drops.get();
+        s.rx_dropped += self.kernel_drops.load(Ordering::Relaxed);
         s
     }
 
@@ -839,6 +847,40 @@ mod tests {
             .calc_checksum_ipv4(&ip.header().to_header(), &payload)
             .unwrap();
         assert_eq!(udp.checksum(), want);
+    }
+
+    #[test]
+    fn a_udp_checksum_that_sums_to_zero_is_sent_as_ffff() {
+        let b = PacketBuilder::ethernet2([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2])
+            .ipv4([10, 0, 0, 1], [10, 0, 0, 2], 64)
+            .udp(4000, 5000);
+        let mut frame = Vec::new();
+        b.write(&mut frame, &[0x11; 40]).unwrap();
+        let l4 = 34;
+        let seed = pseudo_sum_v4([10, 0, 0, 1], [10, 0, 0, 2], 17, frame.len() - l4);
+        make_partial(&mut frame, l4 + 6, seed);
+        assert!(complete_partial_csum(&mut frame, l4, 6));
+        // Adding the checksum to a payload word makes the full sum 0xffff,
+        // i.e. a computed checksum of 0.
+        let c = u16::from_be_bytes([frame[l4 + 6], frame[l4 + 7]]);
+        let w = u16::from_be_bytes([frame[l4 + 8], frame[l4 + 9]]);
+        let w2 = fold(u64::from(w) + u64::from(c));
+        frame[l4 + 8..l4 + 10].copy_from_slice(&w2.to_be_bytes());
+        make_partial(&mut frame, l4 + 6, seed);
+        assert!(complete_partial_csum(&mut frame, l4, 6));
+        assert_eq!(&frame[l4 + 6..l4 + 8], &[0xff, 0xff]);
+        let s = SlicedPacket::from_ethernet(&frame).unwrap();
+        let Some(etherparse::NetSlice::Ipv4(ip)) = s.net else {
+            panic!("not ipv4")
+        };
+        let Some(TransportSlice::Udp(udp)) = s.transport else {
+            panic!("not udp")
+        };
+        let want = udp
+            .to_header()
+            .calc_checksum_ipv4(&ip.header().to_header(), udp.payload())
+            .unwrap();
+        assert_eq!(want, 0xffff);
     }
 
     #[test]

@@ -400,4 +400,29 @@ mod tests {
         assert_eq!(h.sent()[0].data, frame(5, 80));
         assert_eq!(boxed.stats().rx_packets, 1);
     }
+
+    /// Throughput smoke check: `cargo test --release -p oxvs-datapath --lib
+    /// memory::tests::throughput -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn throughput() {
+        let frames: Vec<Vec<u8>> = (0..64).map(|i| frame(i, 64)).collect();
+        let mut rx = MemoryPort::new("rx", 1)
+            .with_frames(&frames)
+            .replay_forever();
+        let mut tx = MemoryPort::new("tx", 2);
+        let mut batch = PacketBatch::new();
+        let n = 50_000_000u64;
+        let t = std::time::Instant::now();
+        let mut done = 0u64;
+        while done < n {
+            batch.clear();
+            let got = rx.recv(&mut batch).unwrap();
+            tx.send(batch.packets()).unwrap();
+            done += got as u64;
+        }
+        let secs = t.elapsed().as_secs_f64();
+        println!("memory rx+tx: {:.1} Mpps", done as f64 / secs / 1e6);
+        assert_eq!(tx.handle().tx_packets(), done);
+    }
 }

@@ -2,6 +2,7 @@
 //! pcapng, Ethernet only) as if it arrived on a port; [`PcapTxPort`] writes
 //! what the datapath sends to a classic pcap that tcpdump and Wireshark read.
 
+use std::borrow::Cow;
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -22,7 +23,8 @@ const TX_SNAPLEN: u32 = 262_144;
 
 /// What reading one record gave.
 enum Record<'a> {
-    Frame(&'a [u8]),
+    /// Borrowed from the reader's buffer in practice (pcap-file 2 borrows).
+    Frame(Cow<'a, [u8]>),
     /// A record that carries no Ethernet frame (other block, other link type).
     Skip,
     End,
@@ -48,9 +50,12 @@ impl Source {
             .map_err(|e| format!("read {}: {e}", path.display()))?;
         if magic == PCAPNG_MAGIC {
             let reader = PcapNgReader::new(file).map_err(|e| format!("{}: {e}", path.display()))?;
-            // The first section's interfaces may already be parsed.
-            let links = reader.interfaces().iter().map(|i| i.linktype).collect();
-            Ok(Source::PcapNg { reader, links })
+            // Opening consumed only the section header: the interface
+            // blocks come through next_block.
+            Ok(Source::PcapNg {
+                reader,
+                links: Vec::new(),
+            })
         } else {
             let reader = PcapReader::new(file).map_err(|e| format!("{}: {e}", path.display()))?;
             let link = reader.header().datalink;
@@ -68,12 +73,7 @@ impl Source {
         match self {
             Source::Pcap(r) => match r.next_packet() {
                 None => Record::End,
-                Some(Ok(p)) => match p.data {
-                    std::borrow::Cow::Borrowed(d) => Record::Frame(d),
-                    // pcap-file 2 always borrows; an owned frame would need a
-                    // buffer of ours, so treat it as unreadable rather than leak.
-                    std::borrow::Cow::Owned(_) => Record::Error("unexpected owned packet".into()),
-                },
+                Some(Ok(p)) => Record::Frame(p.data),
                 Some(Err(e)) => Record::Error(e.to_string()),
             },
             Source::PcapNg { reader, links } => match reader.next_block() {
@@ -91,24 +91,18 @@ impl Source {
                     Block::EnhancedPacket(epb) => {
                         let link = links.get(epb.interface_id as usize).copied();
                         match (link, epb.data) {
-                            (Some(DataLink::ETHERNET), std::borrow::Cow::Borrowed(d)) => {
-                                Record::Frame(d)
-                            }
+                            (Some(DataLink::ETHERNET), d) => Record::Frame(d),
                             _ => Record::Skip,
                         }
                     }
                     Block::SimplePacket(spb) => match (links.first().copied(), spb.data) {
-                        (Some(DataLink::ETHERNET), std::borrow::Cow::Borrowed(d)) => {
-                            Record::Frame(d)
-                        }
+                        (Some(DataLink::ETHERNET), d) => Record::Frame(d),
                         _ => Record::Skip,
                     },
                     Block::Packet(pb) => {
                         let link = links.get(pb.interface_id as usize).copied();
                         match (link, pb.data) {
-                            (Some(DataLink::ETHERNET), std::borrow::Cow::Borrowed(d)) => {
-                                Record::Frame(d)
-                            }
+                            (Some(DataLink::ETHERNET), d) => Record::Frame(d),
                             _ => Record::Skip,
                         }
                     }
@@ -127,7 +121,7 @@ pub fn read_frames(path: &Path) -> Result<Vec<Vec<u8>>, PortError> {
     let mut frames = Vec::new();
     loop {
         match src.next() {
-            Record::Frame(f) => frames.push(f.to_vec()),
+            Record::Frame(f) => frames.push(f.into_owned()),
             Record::Skip => {}
             Record::End => break,
             Record::Error(e) => {
@@ -196,7 +190,7 @@ impl Port for PcapRxPort {
             let Some(p) = batch.next_free() else { break };
             match self.source.next() {
                 Record::Frame(f) => {
-                    if p.set_frame(f) {
+                    if p.set_frame(&f) {
                         p.meta.in_port = self.in_port;
                         batch.commit();
                         n += 1;
