@@ -348,6 +348,7 @@ impl Executor {
         }
     }
 
+    #[inline]
     fn output(&mut self, ports: &mut PortTable, no: PortNo, p: &Packet, cut: usize) {
         let i = no as usize;
         if !ports.is_up(no) {
@@ -357,14 +358,13 @@ impl Executor {
         if self.tx.len() <= i {
             self.tx.resize_with(i + 1, PacketBatch::new);
         }
-        if self.tx[i].is_full() {
-            let sent = ports.send(no, self.tx[i].packets());
-            self.tx_dropped += (self.tx[i].len() - sent) as u64;
-            self.tx[i].clear();
+        let tx = &mut self.tx[i];
+        if tx.is_full() {
+            let sent = ports.send(no, tx.packets());
+            self.tx_dropped += (tx.len() - sent) as u64;
+            tx.clear();
         }
-        let data = p.data();
-        let data = &data[..data.len().min(cut)];
-        if !self.tx[i].push_frame(data, p.meta) {
+        if !tx.push_copy(p, cut) {
             self.tx_dropped += 1;
         }
     }
@@ -617,13 +617,16 @@ impl PollThread {
         let n = batch.len();
         let mut c = BatchCounters::default();
 
+        let emc_on = self.emc.is_enabled();
         for (i, p) in batch.packets().iter().enumerate() {
             let k = &mut self.keys[i];
             *k = FlowKey::ZERO;
             if extract_into(p.data(), &p.meta, k) != Outcome::Complete {
                 c.malformed += 1;
             }
-            self.hashes[i] = k.hash();
+            if emc_on {
+                self.hashes[i] = k.hash();
+            }
         }
 
         let reader = dp.megaflows.reader();
@@ -632,7 +635,7 @@ impl PollThread {
             let mut flows: [Option<&Megaflow>; BATCH_SIZE] = [None; BATCH_SIZE];
             let mut todo = 0u32;
             for i in 0..n {
-                match self.emc.lookup(&self.keys[i], self.hashes[i]) {
+                match emc_on.then(|| self.emc.lookup(&self.keys[i], self.hashes[i])).flatten() {
                     Some(f) => flows[i] = Some(f),
                     None => todo |= 1 << i,
                 }
@@ -680,9 +683,11 @@ impl PollThread {
             }
         }
 
-        for i in 0..n {
-            if let Some(f) = from_classifier[i] {
-                self.emc.offer(&self.keys[i], self.hashes[i], f);
+        if emc_on {
+            for i in 0..n {
+                if let Some(f) = from_classifier[i] {
+                    self.emc.offer(&self.keys[i], self.hashes[i], f);
+                }
             }
         }
 

@@ -56,6 +56,13 @@ impl ExactMatchCache {
         ExactMatchCache::new(EMC_ENTRIES, 100)
     }
 
+    /// False when insertion is off: the cache then stays empty and lookups
+    /// can be skipped altogether.
+    #[inline]
+    pub fn is_enabled(&self) -> bool {
+        self.insert_threshold != 0
+    }
+
     /// Sets the insertion probability to 1 in `inv_prob` (0 = never).
     pub fn set_insert_inv_prob(&mut self, inv_prob: u32) {
         *self = ExactMatchCache::new(self.slots.len(), inv_prob);

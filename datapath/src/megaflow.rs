@@ -263,6 +263,9 @@ impl Subtable {
             flows: HashSet::builder()
                 .hasher(PassHash)
                 .shared_collector(collector.clone())
+                // One writer at a time: a resize done at once by that writer
+                // costs less than incremental copying spread over inserts.
+                .resize_mode(papaya::ResizeMode::Blocking)
                 .build(),
             hits: AtomicU64::new(0),
         }

@@ -264,6 +264,25 @@ impl PacketBatch {
         true
     }
 
+    /// Copies `p` (its first `cut` bytes at most, and its metadata) in as
+    /// the next packet. Returns false if the batch is full or it does not fit.
+    #[inline]
+    pub fn push_copy(&mut self, p: &Packet, cut: usize) -> bool {
+        let Some(slot) = self.packets.get_mut(self.count) else {
+            return false;
+        };
+        let len = p.len.min(cut);
+        let Some(dst) = slot.buf.get_mut(HEADROOM..HEADROOM + len) else {
+            return false;
+        };
+        dst.copy_from_slice(&p.data()[..len]);
+        slot.start = HEADROOM;
+        slot.len = len;
+        slot.meta = p.meta;
+        self.count += 1;
+        true
+    }
+
     #[inline]
     pub fn packets(&self) -> &[Packet] {
         &self.packets[..self.count]
