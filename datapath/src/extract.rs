@@ -41,13 +41,16 @@ pub enum Outcome {
     BadVlan,
     /// The ARP header was short or not Ethernet/IPv4.
     BadArp,
-    /// The IPv4 header was short or its IHL/length lied.
+    /// The IPv4 header was short, its IHL was below 5, or its total length
+    /// was below the header length or past the end of the frame.
     BadIpv4,
-    /// The IPv6 header or an extension header was short.
+    /// The IPv6 header or an extension header was short, or the payload
+    /// length claimed more than the frame holds.
     BadIpv6,
     /// The L4 header was short (ports/type left zero).
     BadL4,
-    /// Neighbor discovery options were malformed (ND fields left zero).
+    /// The neighbor discovery message was short or its options malformed
+    /// (ND fields left zero).
     BadNd,
 }
 
