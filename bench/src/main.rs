@@ -221,7 +221,7 @@ fn replay(args: ReplayArgs) -> Result<()> {
             idle_rounds = 0;
         }
         rounds += 1;
-        if rounds % 8192 == 0 {
+        if rounds.is_multiple_of(8192) {
             progress.update(received, start.elapsed());
         }
     }

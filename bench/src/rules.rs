@@ -115,7 +115,7 @@ impl RuleHandler {
         if rules.is_empty() {
             bail!("no rules");
         }
-        rules.sort_by(|a, b| b.priority.cmp(&a.priority));
+        rules.sort_by_key(|r| std::cmp::Reverse(r.priority));
         Ok(RuleHandler::new(Mode::Rules(rules)))
     }
 }

@@ -612,6 +612,8 @@ impl PollThread {
         self.exec.recirc.clear();
     }
 
+    // The per-packet arrays (keys, hashes, flows) are indexed in lockstep.
+    #[allow(clippy::needless_range_loop)]
     fn process(&mut self, batch: &mut PacketBatch, now_ms: u64) {
         let dp = &*self.dp;
         let n = batch.len();
@@ -635,7 +637,10 @@ impl PollThread {
             let mut flows: [Option<&Megaflow>; BATCH_SIZE] = [None; BATCH_SIZE];
             let mut todo = 0u32;
             for i in 0..n {
-                match emc_on.then(|| self.emc.lookup(&self.keys[i], self.hashes[i])).flatten() {
+                match emc_on
+                    .then(|| self.emc.lookup(&self.keys[i], self.hashes[i]))
+                    .flatten()
+                {
                     Some(f) => flows[i] = Some(f),
                     None => todo |= 1 << i,
                 }

@@ -19,10 +19,16 @@ pub const FRAG_ANY: u8 = 1;
 pub const FRAG_LATER: u8 = 2;
 
 /// A flow key (also used, with all-ones fields, as a mask).
-#[derive(Clone, Copy, Eq, Hash, Default)]
+#[derive(Clone, Copy, Eq, Default)]
 #[repr(C, align(64))]
 pub struct FlowKey {
     pub words: [u64; KEY_WORDS],
+}
+
+impl std::hash::Hash for FlowKey {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        self.words.hash(h);
+    }
 }
 
 impl PartialEq for FlowKey {
@@ -271,8 +277,12 @@ const HASH_KEYS: [u64; 4] = [
 ];
 
 /// Odd multipliers of the EMC hash lanes.
-const LANE_MULS: [u64; 4] =
-    [0x9e37_79b9_7f4a_7c15, 0xc2b2_ae3d_27d4_eb4f, 0x1656_67b1_9e37_79f9, 0xd6e8_feb8_6659_fd93];
+const LANE_MULS: [u64; 4] = [
+    0x9e37_79b9_7f4a_7c15,
+    0xc2b2_ae3d_27d4_eb4f,
+    0x1656_67b1_9e37_79f9,
+    0xd6e8_feb8_6659_fd93,
+];
 
 #[inline(always)]
 fn fold_mul(a: u64, b: u64) -> u64 {

@@ -63,6 +63,7 @@ fn key_strategy() -> impl Strategy<Value = FlowKey> {
 }
 
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // test input, size does not matter
 enum Op {
     Insert(FlowKey, FlowKey),
     /// Remove the n-th live rule (modulo the count).
@@ -269,11 +270,11 @@ fn readers_see_stable_flows_during_concurrent_churn() {
                 let mut k = FlowKey::ZERO;
                 k.set_nw_src(round);
                 if let Ok(f) = cache.insert(&k, &m, Arc::from(vec![Action::Drop])) {
-                    if round % 3 != 0 {
+                    if !round.is_multiple_of(3) {
                         cache.remove(&f);
                     }
                 }
-                if round % 500 == 0 {
+                if round.is_multiple_of(500) {
                     cache.rerank();
                 }
                 round += 1;
