@@ -1,3 +1,6 @@
-//! OpenFlow layer of oxvs (codec, connections, flow tables, xlate). Its
-//! contents arrive with the OpenFlow issue; today it only links the layers below.
+//! oxvs-ofproto: the OpenFlow side of the switch. Today: the wire codec
+//! (`ofp`). Connections, flow tables and xlate follow.
+
+pub mod ofp;
+
 pub use oxvs_datapath as datapath;
