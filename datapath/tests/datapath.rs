@@ -798,6 +798,20 @@ fn output_to_several_ports_sends_a_copy_to_each() {
     assert_eq!(rig.sent(4), vec![frame.clone()]);
     assert!(rig.sent(1).is_empty());
     assert_eq!(rig.counters().tx_dropped, 0);
+
+    // More copies for one port than a tx batch holds, within one batch:
+    // the full tx batch is sent mid-way, nothing is lost or reordered.
+    let frames: Vec<Vec<u8>> = (0..BATCH_SIZE as u16)
+        .map(|i| udp_frame(i, 2, 10))
+        .collect();
+    let rig = run_actions(
+        vec![Action::Output(2), Action::Output(3), Action::Output(2)],
+        &frames,
+    );
+    let want: Vec<Vec<u8>> = frames.iter().flat_map(|f| [f.clone(), f.clone()]).collect();
+    assert_eq!(rig.sent(2), want);
+    assert_eq!(rig.sent(3), frames);
+    assert_eq!(rig.counters().tx_dropped, 0);
 }
 
 #[test]
