@@ -209,7 +209,7 @@ fn replay(args: ReplayArgs) -> Result<()> {
         received += n as u64;
         if dp.pending_upcalls() > 0 {
             dp.handle_upcalls(&mut handler, usize::MAX);
-            pt.run_executes();
+            pt.run_executes(now_ms);
             pt.flush();
         }
         if n == 0 {

@@ -34,7 +34,8 @@ pub enum Action {
     /// Run the nested actions on a copy with the given probability
     /// (`u32::MAX` = always).
     Sample { probability: u32, actions: Actions },
-    /// Cut the packet to at most this many bytes for the following outputs.
+    /// Cut the packet to at most this many bytes for the next output only
+    /// (OpenFlow's `output(port=P,max_len=N)`).
     Trunc(u32),
     /// Drop the packet (explicit; an empty list drops too).
     Drop,

@@ -149,6 +149,7 @@ impl Datapath {
             if up.kind == UpcallKind::Miss {
                 if let Some(spec) = reply.install {
                     match self.megaflows.insert(&up.key, &spec.mask, spec.actions) {
+                        Ok(i) if !i.new => 0,
                         Ok(_) => self.counters.installs.fetch_add(1, Ordering::Relaxed),
                         Err(_) => self
                             .counters
@@ -392,6 +393,10 @@ impl Executor {
     }
 
     /// Runs `actions` on `p`. `depth` counts nested clone/sample levels.
+    /// Runs `actions` on `p`. `depth` counts nested clone/sample levels.
+    /// `key` is the packet's key on entry; once a rewrite changed the frame,
+    /// actions that read the key (userspace, hash, clone) get a fresh one,
+    /// as Open vSwitch re-extracts there.
     fn execute(
         &mut self,
         dp: &Datapath,
@@ -401,28 +406,41 @@ impl Executor {
         actions: &[Action],
         depth: usize,
     ) {
+        // A truncation applies to the next output only (the kernel's and
+        // dpif-netdev's cutlen are reset by the output that applies them).
         let mut cut = usize::MAX;
+        let mut fresh: Option<FlowKey> = None;
+        let mut modified = false;
         for a in actions {
             match a {
-                Action::Output(no) => self.output(ports, *no, p, cut),
-                Action::Userspace { userdata } => dp.upcall_copy(
-                    UpcallKind::Action {
-                        userdata: *userdata,
-                    },
-                    key,
-                    p,
-                ),
+                Action::Output(no) => {
+                    self.output(ports, *no, p, cut);
+                    cut = usize::MAX;
+                }
+                Action::Userspace { userdata } => {
+                    let k = current_key(key, p, &mut fresh, &mut modified);
+                    dp.upcall_copy(
+                        UpcallKind::Action {
+                            userdata: *userdata,
+                        },
+                        k,
+                        p,
+                    )
+                }
                 Action::Set(s) => {
+                    modified = true;
                     if modify::set_header(p, s).is_err() {
                         self.action_errors += 1;
                     }
                 }
                 Action::PushVlan { tpid, tci } => {
+                    modified = true;
                     if modify::push_vlan(p, *tpid, *tci).is_err() {
                         self.action_errors += 1;
                     }
                 }
                 Action::PopVlan => {
+                    modified = true;
                     if modify::pop_vlan(p).is_err() {
                         self.action_errors += 1;
                     }
@@ -434,14 +452,21 @@ impl Executor {
                         self.loops += 1;
                     }
                 }
-                Action::Hash { basis } => p.meta.dp_hash = l4_hash(key, *basis),
-                Action::Clone(inner) => self.run_copy(dp, ports, p, key, inner, depth),
+                Action::Hash { basis } => {
+                    let k = current_key(key, p, &mut fresh, &mut modified);
+                    p.meta.dp_hash = l4_hash(k, *basis);
+                }
+                Action::Clone(inner) => {
+                    let k = *current_key(key, p, &mut fresh, &mut modified);
+                    self.run_copy(dp, ports, p, &k, inner, depth)
+                }
                 Action::Sample {
                     probability,
                     actions,
                 } => {
                     if self.coin(*probability) {
-                        self.run_copy(dp, ports, p, key, actions, depth);
+                        let k = *current_key(key, p, &mut fresh, &mut modified);
+                        self.run_copy(dp, ports, p, &k, actions, depth);
                     }
                 }
                 Action::Trunc(n) => cut = *n as usize,
@@ -467,6 +492,26 @@ impl Executor {
         copy.meta = p.meta;
         self.execute(dp, ports, &mut copy, key, actions, depth + 1);
         self.scratch.push(copy);
+    }
+}
+
+/// The key of `p` as it is now: `entry` until a rewrite happened, then a
+/// re-extraction (cached in `fresh` until the next rewrite).
+fn current_key<'k>(
+    entry: &'k FlowKey,
+    p: &Packet,
+    fresh: &'k mut Option<FlowKey>,
+    modified: &mut bool,
+) -> &'k FlowKey {
+    if *modified {
+        let mut k = FlowKey::ZERO;
+        extract_into(p.data(), &p.meta, &mut k);
+        *fresh = Some(k);
+        *modified = false;
+    }
+    match fresh {
+        Some(k) => k,
+        None => entry,
     }
 }
 
@@ -553,7 +598,7 @@ impl PollThread {
             }
             self.rx = Some(rx);
         }
-        self.run_executes();
+        self.run_executes(now_ms);
         self.flush();
         total
     }
@@ -565,7 +610,7 @@ impl PollThread {
     }
 
     /// Runs the packets that handlers answered; returns how many.
-    pub fn run_executes(&mut self) -> usize {
+    pub fn run_executes(&mut self, now_ms: u64) -> usize {
         let mut n = 0;
         while let Some(mut req) = self.dp.executes.pop() {
             n += 1;
@@ -582,7 +627,7 @@ impl PollThread {
             self.dp.recycle(req.packet);
         }
         if n > 0 {
-            self.process_recirculated(0);
+            self.process_recirculated(now_ms);
         }
         n
     }
@@ -623,7 +668,8 @@ impl PollThread {
         for (i, p) in batch.packets().iter().enumerate() {
             let k = &mut self.keys[i];
             *k = FlowKey::ZERO;
-            if extract_into(p.data(), &p.meta, k) != Outcome::Complete {
+            // A recirculated packet was counted on its first pass.
+            if extract_into(p.data(), &p.meta, k) != Outcome::Complete && p.meta.recirc_id == 0 {
                 c.malformed += 1;
             }
             if emc_on {

@@ -152,7 +152,8 @@ mod tests {
         mask.set_in_port(u32::MAX);
         let flow = cache
             .insert(&key, &mask, Arc::from(vec![Action::Output(2)]))
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap_or_else(|e| panic!("{e}"))
+            .flow;
         let mut emc = ExactMatchCache::new(16, 1);
         key.set_tp_src(80);
         let h = key.hash();
@@ -178,7 +179,8 @@ mod tests {
                 &FlowKey::ZERO,
                 Arc::from(vec![Action::Drop]),
             )
-            .unwrap_or_else(|e| panic!("{e}"));
+            .unwrap_or_else(|e| panic!("{e}"))
+            .flow;
         let mut emc = ExactMatchCache::new(16, 0);
         let k = FlowKey::ZERO;
         emc.offer(&k, k.hash(), &flow);

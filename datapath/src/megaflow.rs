@@ -286,6 +286,14 @@ impl Subtable {
     }
 }
 
+/// A successful install: the flow, and whether this call created it (false
+/// when a racing upcall had already installed the same masked key).
+#[derive(Clone, Debug)]
+pub struct Installed {
+    pub flow: Arc<Megaflow>,
+    pub new: bool,
+}
+
 /// Why an install was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum InstallError {
@@ -427,7 +435,7 @@ impl MegaflowCache {
         key: &FlowKey,
         mask: &FlowKey,
         actions: Actions,
-    ) -> Result<Arc<Megaflow>, InstallError> {
+    ) -> Result<Installed, InstallError> {
         let _w = self.writer.lock();
         let st = self.subtable_for(mask);
         let mut buf = [0u64; KEY_WORDS];
@@ -435,7 +443,10 @@ impl MegaflowCache {
         let words = &buf[..n];
         let guard = self.collector.enter();
         if let Some(e) = st.flows.get(&Probe { hash, words }, &guard) {
-            return Ok(e.0.clone());
+            return Ok(Installed {
+                flow: e.0.clone(),
+                new: false,
+            });
         }
         let limit = self.limit();
         if self.len() >= limit {
@@ -452,7 +463,7 @@ impl MegaflowCache {
         });
         st.flows.insert(Entry(flow.clone()), &guard);
         self.count.fetch_add(1, Ordering::Relaxed);
-        Ok(flow)
+        Ok(Installed { flow, new: true })
     }
 
     /// Removes `flow`; returns false if it was not installed.

@@ -109,7 +109,7 @@ proptest! {
             match op {
                 Op::Insert(k, m) => {
                     let actions: Arc<[Action]> = Arc::from(vec![Action::Output(n as u32)]);
-                    let flow = cache.insert(k, m, actions).expect("below the limit");
+                    let flow = cache.insert(k, m, actions).expect("below the limit").flow;
                     // A second insert of the same masked key returns the first flow.
                     if !reference.rules.iter().any(|(_, _, f)| Arc::ptr_eq(f, &flow)) {
                         reference.rules.push((k.masked(m), *m, flow));
@@ -164,7 +164,7 @@ proptest! {
         let cache = MegaflowCache::new();
         let mut reference = Reference { rules: Vec::new() };
         for k in &keys {
-            let flow = cache.insert(k, &mask, Arc::from(vec![Action::Drop])).expect("below the limit");
+            let flow = cache.insert(k, &mask, Arc::from(vec![Action::Drop])).expect("below the limit").flow;
             if !reference.rules.iter().any(|(_, _, f)| Arc::ptr_eq(f, &flow)) {
                 reference.rules.push((k.masked(&mask), mask, flow));
             }
@@ -269,9 +269,9 @@ fn readers_see_stable_flows_during_concurrent_churn() {
                 m.set_nw_proto((round % 7) as u8 | 1);
                 let mut k = FlowKey::ZERO;
                 k.set_nw_src(round);
-                if let Ok(f) = cache.insert(&k, &m, Arc::from(vec![Action::Drop])) {
+                if let Ok(i) = cache.insert(&k, &m, Arc::from(vec![Action::Drop])) {
                     if !round.is_multiple_of(3) {
-                        cache.remove(&f);
+                        cache.remove(&i.flow);
                     }
                 }
                 if round.is_multiple_of(500) {

@@ -312,6 +312,7 @@ impl Rig {
             .megaflows
             .insert(key, mask, acts(actions))
             .expect("megaflow install under the limit")
+            .flow
     }
 
     /// Installs `in_port=1,recirc_id=0 -> actions`, covering all port-1 traffic.
@@ -387,11 +388,11 @@ fn miss_goes_up_installs_and_executes_then_megaflow_then_emc_hits() {
 
     // The packet itself is executed by the poll thread.
     assert!(rig.sent(2).is_empty(), "executed only by run_executes");
-    assert_eq!(rig.pt.run_executes(), 1);
+    assert_eq!(rig.pt.run_executes(0), 1);
     rig.pt.flush();
     assert_eq!(rig.sent(2), vec![frame.clone()]);
     assert_eq!(rig.port(2).sent()[0].meta.in_port, 1);
-    assert_eq!(rig.pt.run_executes(), 0, "the execute queue is drained");
+    assert_eq!(rig.pt.run_executes(0), 0, "the execute queue is drained");
 
     // Second packet: megaflow hit, then offered to the EMC.
     rig.inject(1, &[&frame]);
@@ -697,7 +698,7 @@ fn full_execute_queue_counts_lost() {
     let c = rig.counters();
     assert_eq!(c.installs, 8, "installs do not depend on the execute queue");
     assert_eq!(c.lost, 6);
-    assert_eq!(rig.pt.run_executes(), 2);
+    assert_eq!(rig.pt.run_executes(0), 2);
     rig.pt.flush();
     assert_eq!(rig.sent(2), frames[..2].to_vec());
     // The lost packets' flows are installed all the same.
@@ -1047,7 +1048,7 @@ fn push_and_pop_vlan() {
 }
 
 #[test]
-fn trunc_cuts_only_later_outputs() {
+fn trunc_cuts_only_the_next_output() {
     let frame = udp_frame(1, 2, 100);
     let rig = run_actions(
         vec![
@@ -1062,7 +1063,11 @@ fn trunc_cuts_only_later_outputs() {
     );
     assert_eq!(rig.sent(2), vec![frame.clone(), frame.clone()]);
     assert_eq!(rig.sent(3), vec![frame[..20].to_vec()]);
-    assert_eq!(rig.sent(4), vec![frame[..20].to_vec()]);
+    assert_eq!(
+        rig.sent(4),
+        vec![frame.clone()],
+        "the cut applies to one output"
+    );
 }
 
 #[test]
@@ -1785,7 +1790,9 @@ fn concurrent_run(flows: u32, rounds: u32, handlers: usize, revalidate: bool) {
     assert_eq!(c.emc_hits + c.megaflow_hits + c.misses, injected);
     assert_eq!(c.malformed, 0);
     assert!(handled <= c.misses && handled + c.lost >= c.misses);
-    assert!(c.installs + c.install_failures == handled);
+    // Racing upcalls for one flow install it once: installs count new flows.
+    assert!(c.installs + c.install_failures <= handled);
+    assert!(c.installs as usize >= rig.dp.megaflows.len());
     assert!(asked.len() <= flows as usize);
     for f in rig.dp.megaflows.flows() {
         assert!(asked.contains(&f.key()), "nobody asked for {:?}", f.key());
@@ -1826,7 +1833,6 @@ fn concurrent_handlers_and_revalidator_keep_every_packet_accounted() {
 // Known bugs (see the report): ignored so the suite stays green.
 
 #[test]
-#[ignore = "bug: dp.rs run_executes passes now_ms=0 to process_recirculated, so flows hit by recirculated executes keep used_ms 0"]
 fn recirculation_after_an_execute_updates_the_flow_used_time() {
     let mut rig = Rig::new();
     let mut k7 = FlowKey::ZERO;
@@ -1845,7 +1851,6 @@ fn recirculation_after_an_execute_updates_the_flow_used_time() {
 }
 
 #[test]
-#[ignore = "bug: dp.rs Executor::execute passes the pre-action key to the userspace upcall; after a Set the key disagrees with the packet"]
 fn userspace_upcall_key_matches_the_packet_after_an_earlier_set() {
     let new_dst = [192, 168, 7, 7];
     let mut rig = run_actions(
