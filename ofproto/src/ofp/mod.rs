@@ -14,6 +14,7 @@
 //! - [`message`]: every message.
 
 pub mod codec;
+pub mod field;
 
 /// An OpenFlow protocol version this switch speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
