@@ -1,6 +1,7 @@
 //! oxvs-ofproto: the OpenFlow side of the switch. Today: the wire codec
 //! (`ofp`). Connections, flow tables and xlate follow.
 
+pub mod classifier;
 pub mod ofp;
 
 pub use oxvs_datapath as datapath;
