@@ -2,6 +2,7 @@
 //! (`ofp`). Connections, flow tables and xlate follow.
 
 pub mod classifier;
+pub mod flow;
 pub mod ofp;
 
 pub use oxvs_datapath as datapath;
