@@ -1,6 +1,7 @@
 //! oxvs-ofproto: the OpenFlow side of the switch. Today: the wire codec
 //! (`ofp`). Connections, flow tables and xlate follow.
 
+pub mod bridge;
 pub mod classifier;
 pub mod flow;
 pub mod ofp;

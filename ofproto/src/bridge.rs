@@ -1,0 +1,660 @@
+//! A bridge: a set of ports and the pipeline that decides where a packet
+//! goes, translated into datapath megaflows on upcalls. Today the pipeline
+//! is Open vSwitch's default flow table (`priority=0 actions=NORMAL`), so a
+//! bridge is a MAC-learning switch with VLAN access and trunk ports; the
+//! OpenFlow tables plug in here.
+//!
+//! Several bridges share one datapath; an [`UpcallDispatcher`] hands each
+//! upcall to the bridge that owns the packet's input port.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use oxvs_datapath::flow_key::{FlowKey, VLAN_PRESENT};
+use oxvs_datapath::upcall::{MegaflowSpec, Upcall, UpcallHandler, UpcallKind, UpcallReply};
+use oxvs_datapath::{Action, Datapath};
+use parking_lot::Mutex;
+
+/// OpenFlow's LOCAL port number.
+pub const OFPP_LOCAL: u32 = 0xffff_fffe;
+/// MAC entries are forgotten after this long without traffic (OVS: 300 s).
+pub const MAC_AGING_MS: u64 = 300_000;
+/// Most MAC entries a bridge keeps (OVS's mac-table-size default).
+pub const MAC_TABLE_SIZE: usize = 8192;
+
+/// How a port treats VLANs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum VlanMode {
+    /// Carries tagged frames of these VLANs (None: all), untagged = VLAN 0.
+    Trunk(Option<Vec<u16>>),
+    /// Belongs to one VLAN; frames enter and leave it untagged.
+    Access(u16),
+}
+
+/// One port of a bridge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BridgePort {
+    pub ofp_port: u32,
+    pub dp_port: u32,
+    pub name: String,
+    pub vlan: VlanMode,
+}
+
+impl BridgePort {
+    /// The VLAN a frame with outer tag `vid` (0: untagged) belongs to on
+    /// this port, or None if the port does not accept it.
+    fn input_vlan(&self, vid: u16) -> Option<u16> {
+        match &self.vlan {
+            VlanMode::Access(tag) => (vid == 0).then_some(*tag),
+            VlanMode::Trunk(None) => Some(vid),
+            VlanMode::Trunk(Some(list)) => list.contains(&vid).then_some(vid),
+        }
+    }
+
+    /// Whether frames of `vlan` may leave through this port, and tagged or not.
+    fn output_tag(&self, vlan: u16) -> Option<Option<u16>> {
+        match &self.vlan {
+            VlanMode::Access(tag) => (*tag == vlan).then_some(None),
+            VlanMode::Trunk(allowed) => {
+                let ok = allowed.as_ref().is_none_or(|l| l.contains(&vlan));
+                ok.then_some(if vlan == 0 { None } else { Some(vlan) })
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum BridgeError {
+    #[error("port number {0} is already in use on this bridge")]
+    PortNumberInUse(u32),
+    #[error("datapath port {0} already belongs to a bridge port")]
+    DpPortInUse(u32),
+    #[error("port name {0} is already in use on this bridge")]
+    NameInUse(String),
+    #[error("VLAN {0} is out of range (0-4095)")]
+    BadVlan(u16),
+}
+
+/// A learned MAC address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MacEntry {
+    pub mac: u64,
+    pub vlan: u16,
+    pub ofp_port: u32,
+    /// Seconds since last seen.
+    pub age_s: u64,
+}
+
+#[derive(Default)]
+struct Ports {
+    by_ofp: HashMap<u32, BridgePort>,
+    dp_to_ofp: HashMap<u32, u32>,
+}
+
+struct MacTable {
+    entries: HashMap<(u64, u16), (u32, u64)>, // (mac, vlan) -> (ofp port, last seen ms)
+}
+
+impl MacTable {
+    /// Learns `mac` on `port`; returns true if the table changed in a way
+    /// that can change forwarding (new entry or a move).
+    fn learn(&mut self, mac: u64, vlan: u16, port: u32, now: u64) -> bool {
+        if let Some(e) = self.entries.get_mut(&(mac, vlan)) {
+            let moved = e.0 != port || now.saturating_sub(e.1) > MAC_AGING_MS;
+            *e = (port, now);
+            return moved;
+        }
+        if self.entries.len() >= MAC_TABLE_SIZE {
+            // Evict the least recently seen entry, as Open vSwitch does.
+            if let Some(old) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, v)| v.1)
+                .map(|(k, _)| *k)
+            {
+                self.entries.remove(&old);
+            }
+        }
+        self.entries.insert((mac, vlan), (port, now));
+        true
+    }
+
+    fn lookup(&self, mac: u64, vlan: u16, now: u64) -> Option<u32> {
+        let (port, seen) = self.entries.get(&(mac, vlan))?;
+        (now.saturating_sub(*seen) <= MAC_AGING_MS).then_some(*port)
+    }
+
+    /// Drops aged entries; true if any went.
+    fn expire(&mut self, now: u64) -> bool {
+        let before = self.entries.len();
+        self.entries
+            .retain(|_, (_, seen)| now.saturating_sub(*seen) <= MAC_AGING_MS);
+        self.entries.len() != before
+    }
+}
+
+/// A bridge. See the module docs.
+pub struct Bridge {
+    name: String,
+    ports: ArcSwap<Ports>,
+    ports_writer: Mutex<()>,
+    macs: Mutex<MacTable>,
+    /// Bumped whenever forwarding may have changed (ports, MAC moves).
+    generation: AtomicU64,
+    revalidated: AtomicU64,
+    /// When the last full re-translation ran (bridge clock).
+    last_full_ms: AtomicU64,
+    epoch: Instant,
+}
+
+/// Even without a known change, every megaflow is checked this often: an
+/// upcall translated before a MAC move but installed after the pass that
+/// followed the move would otherwise keep its stale answer.
+const FULL_REVALIDATION_MS: u64 = 2_000;
+
+fn is_multicast(mac: u64) -> bool {
+    mac & (1 << 40) != 0
+}
+
+impl Bridge {
+    pub fn new(name: &str) -> Arc<Bridge> {
+        Arc::new(Bridge {
+            name: name.to_string(),
+            ports: ArcSwap::from_pointee(Ports::default()),
+            ports_writer: Mutex::new(()),
+            macs: Mutex::new(MacTable {
+                entries: HashMap::new(),
+            }),
+            generation: AtomicU64::new(1),
+            revalidated: AtomicU64::new(0),
+            last_full_ms: AtomicU64::new(0),
+            epoch: Instant::now(),
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Milliseconds on this bridge's clock (the MAC table's time base).
+    pub fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    pub fn add_port(&self, port: BridgePort) -> Result<(), BridgeError> {
+        let check = |v: &u16| {
+            if *v > 4095 {
+                Err(BridgeError::BadVlan(*v))
+            } else {
+                Ok(())
+            }
+        };
+        match &port.vlan {
+            VlanMode::Access(t) => check(t)?,
+            VlanMode::Trunk(Some(l)) => l.iter().try_for_each(check)?,
+            VlanMode::Trunk(None) => {}
+        }
+        let _w = self.ports_writer.lock();
+        let cur = self.ports.load();
+        if cur.by_ofp.contains_key(&port.ofp_port) {
+            return Err(BridgeError::PortNumberInUse(port.ofp_port));
+        }
+        if cur.dp_to_ofp.contains_key(&port.dp_port) {
+            return Err(BridgeError::DpPortInUse(port.dp_port));
+        }
+        if cur.by_ofp.values().any(|p| p.name == port.name) {
+            return Err(BridgeError::NameInUse(port.name));
+        }
+        let mut next = Ports {
+            by_ofp: cur.by_ofp.clone(),
+            dp_to_ofp: cur.dp_to_ofp.clone(),
+        };
+        next.dp_to_ofp.insert(port.dp_port, port.ofp_port);
+        next.by_ofp.insert(port.ofp_port, port);
+        self.ports.store(Arc::new(next));
+        self.generation.fetch_add(1, Ordering::Release);
+        Ok(())
+    }
+
+    pub fn del_port(&self, ofp_port: u32) -> Option<BridgePort> {
+        let _w = self.ports_writer.lock();
+        let cur = self.ports.load();
+        let mut next = Ports {
+            by_ofp: cur.by_ofp.clone(),
+            dp_to_ofp: cur.dp_to_ofp.clone(),
+        };
+        let gone = next.by_ofp.remove(&ofp_port)?;
+        next.dp_to_ofp.remove(&gone.dp_port);
+        self.ports.store(Arc::new(next));
+        // MACs learned on the port go with it.
+        self.macs.lock().entries.retain(|_, (p, _)| *p != ofp_port);
+        self.generation.fetch_add(1, Ordering::Release);
+        Some(gone)
+    }
+
+    /// Ports sorted by OpenFlow number.
+    pub fn ports(&self) -> Vec<BridgePort> {
+        let mut v: Vec<BridgePort> = self.ports.load().by_ofp.values().cloned().collect();
+        v.sort_by_key(|p| p.ofp_port);
+        v
+    }
+
+    /// True if datapath port `dp_port` is one of this bridge's.
+    pub fn owns_dp_port(&self, dp_port: u32) -> bool {
+        self.ports.load().dp_to_ofp.contains_key(&dp_port)
+    }
+
+    /// The learned MAC table (`ovs-appctl fdb/show`), live entries only.
+    pub fn mac_table(&self) -> Vec<MacEntry> {
+        let now = self.now_ms();
+        let mut v: Vec<MacEntry> = self
+            .macs
+            .lock()
+            .entries
+            .iter()
+            .filter(|(_, (_, seen))| now.saturating_sub(*seen) <= MAC_AGING_MS)
+            .map(|((mac, vlan), (port, seen))| MacEntry {
+                mac: *mac,
+                vlan: *vlan,
+                ofp_port: *port,
+                age_s: now.saturating_sub(*seen) / 1000,
+            })
+            .collect();
+        v.sort_by_key(|e| (e.ofp_port, e.vlan, e.mac));
+        v
+    }
+
+    /// Translates a packet with datapath key `key` through the pipeline:
+    /// the megaflow mask (every key bit consulted) and datapath actions.
+    /// With `learn` set, the source MAC is learned (upcalls do; the
+    /// revalidator's re-translations do not).
+    pub fn xlate(&self, key: &FlowKey, learn: bool, now: u64) -> (FlowKey, Vec<Action>) {
+        let mut mask = FlowKey::ZERO;
+        mask.set_in_port(u32::MAX);
+        mask.set_recirc_id(u32::MAX);
+        let ports = self.ports.load();
+        let Some(in_port) = ports
+            .dp_to_ofp
+            .get(&key.in_port())
+            .and_then(|o| ports.by_ofp.get(o))
+        else {
+            return (mask, Vec::new());
+        };
+        // NORMAL looks at the VLAN and both MACs.
+        mask.set_vlan_tci(VLAN_PRESENT | 0x0fff);
+        let tci = key.vlan_tci();
+        let vid = if tci & VLAN_PRESENT != 0 {
+            tci & 0x0fff
+        } else {
+            0
+        };
+        let Some(vlan) = in_port.input_vlan(vid) else {
+            return (mask, Vec::new());
+        };
+        mask.set_eth_src(u64::MAX);
+        mask.set_eth_dst(u64::MAX);
+        let (src, dst) = (key.eth_src(), key.eth_dst());
+        if learn && !is_multicast(src) && self.macs.lock().learn(src, vlan, in_port.ofp_port, now) {
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+        let known = if is_multicast(dst) {
+            None
+        } else {
+            self.macs.lock().lookup(dst, vlan, now)
+        };
+        let outs: Vec<&BridgePort> = match known {
+            Some(p) if p == in_port.ofp_port => Vec::new(),
+            Some(p) => ports.by_ofp.get(&p).into_iter().collect(),
+            None => {
+                let mut v: Vec<&BridgePort> = ports
+                    .by_ofp
+                    .values()
+                    .filter(|p| p.ofp_port != in_port.ofp_port)
+                    .collect();
+                v.sort_by_key(|p| p.ofp_port);
+                v
+            }
+        };
+        // Emit outputs grouped by the tag they need, changing the frame's
+        // tag state as few times as possible.
+        let mut actions = Vec::new();
+        let mut current: Option<u16> = (vid != 0).then_some(vid);
+        let mut wanted: Vec<(Option<u16>, u32)> = outs
+            .iter()
+            .filter_map(|p| p.output_tag(vlan).map(|t| (t, p.dp_port)))
+            .collect();
+        wanted.sort_by_key(|(t, _)| *t != current);
+        for (tag, dp_port) in wanted {
+            if tag != current {
+                if current.is_some() {
+                    actions.push(Action::PopVlan);
+                }
+                if let Some(v) = tag {
+                    actions.push(Action::PushVlan {
+                        tpid: 0x8100,
+                        tci: v,
+                    });
+                }
+                current = tag;
+            }
+            actions.push(Action::Output(dp_port));
+        }
+        (mask, actions)
+    }
+
+    /// Brings this bridge's megaflows up to date. First, sources whose
+    /// traffic the datapath forwarded since the last pass (used within
+    /// `active_ms` of `dp_now_ms`, the datapath's clock) are learned again,
+    /// so a busy host's entry does not age out just because its packets no
+    /// longer come up. Then aged entries go, and if forwarding may have
+    /// changed, every megaflow of this bridge is translated again (without
+    /// learning) and removed if its mask or actions differ. Returns the
+    /// number of megaflows removed.
+    pub fn revalidate(&self, dp: &Datapath, dp_now_ms: u64, active_ms: u64) -> usize {
+        let now = self.now_ms();
+        dp.megaflows.for_each(|f| {
+            let s = f.stats.snapshot();
+            if s.packets > 0 && dp_now_ms.saturating_sub(s.used_ms) <= active_ms {
+                let key = f.key();
+                if self.owns_dp_port(key.in_port()) {
+                    self.xlate(&key, true, now);
+                }
+            }
+        });
+        if self.macs.lock().expire(now) {
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+        let gen = self.generation.load(Ordering::Acquire);
+        let due =
+            now.saturating_sub(self.last_full_ms.load(Ordering::Relaxed)) >= FULL_REVALIDATION_MS;
+        if self.revalidated.load(Ordering::Acquire) == gen && !due {
+            return 0;
+        }
+        self.last_full_ms.store(now, Ordering::Relaxed);
+        let removed = dp.megaflows.retain(|f| {
+            let key = f.key();
+            if !self.owns_dp_port(key.in_port()) {
+                return true;
+            }
+            let (mask, actions) = self.xlate(&key, false, now);
+            mask == *f.mask() && *actions == *f.actions
+        });
+        self.revalidated.store(gen, Ordering::Release);
+        removed
+    }
+
+    /// Forgets every learned MAC (`fdb/flush`).
+    pub fn flush_macs(&self) {
+        self.macs.lock().entries.clear();
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// Routes upcalls to the bridge that owns the input port. Cloneable: each
+/// handler thread takes its own; they share the bridge list.
+#[derive(Clone, Default)]
+pub struct UpcallDispatcher {
+    bridges: Arc<ArcSwap<Vec<Arc<Bridge>>>>,
+}
+
+impl UpcallDispatcher {
+    pub fn new() -> UpcallDispatcher {
+        UpcallDispatcher::default()
+    }
+
+    pub fn attach(&self, b: Arc<Bridge>) {
+        let mut v: Vec<Arc<Bridge>> = self.bridges.load().iter().cloned().collect();
+        v.retain(|x| x.name() != b.name());
+        v.push(b);
+        self.bridges.store(Arc::new(v));
+    }
+
+    pub fn detach(&self, name: &str) {
+        let v: Vec<Arc<Bridge>> = self
+            .bridges
+            .load()
+            .iter()
+            .filter(|b| b.name() != name)
+            .cloned()
+            .collect();
+        self.bridges.store(Arc::new(v));
+    }
+
+    pub fn bridges(&self) -> Vec<Arc<Bridge>> {
+        self.bridges.load().iter().cloned().collect()
+    }
+}
+
+impl UpcallHandler for UpcallDispatcher {
+    fn handle(&mut self, up: &Upcall) -> UpcallReply {
+        let bridges = self.bridges.load();
+        let Some(b) = bridges.iter().find(|b| b.owns_dp_port(up.key.in_port())) else {
+            // A port no bridge claims (being removed): drop, and cache the
+            // drop on in_port alone so a flood of them stays in the datapath.
+            let mut mask = FlowKey::ZERO;
+            mask.set_in_port(u32::MAX);
+            mask.set_recirc_id(u32::MAX);
+            return UpcallReply {
+                install: Some(MegaflowSpec {
+                    mask,
+                    actions: Arc::from(Vec::new()),
+                }),
+                actions: Arc::from(Vec::new()),
+            };
+        };
+        match up.kind {
+            UpcallKind::Miss => {
+                let (mask, actions) = b.xlate(&up.key, true, b.now_ms());
+                let actions: Arc<[Action]> = Arc::from(actions);
+                UpcallReply {
+                    install: Some(MegaflowSpec {
+                        mask,
+                        actions: actions.clone(),
+                    }),
+                    actions,
+                }
+            }
+            // No pipeline step sends packets to userspace yet.
+            UpcallKind::Action { .. } => UpcallReply {
+                install: None,
+                actions: Arc::from(Vec::new()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use oxvs_datapath::dp::{DatapathConfig, PollThread};
+    use oxvs_datapath::port::{MemoryHandle, MemoryPort};
+
+    const A: [u8; 6] = [2, 0, 0, 0, 0, 0xa];
+    const B: [u8; 6] = [2, 0, 0, 0, 0, 0xb];
+    const BCAST: [u8; 6] = [0xff; 6];
+
+    fn frame(dst: [u8; 6], src: [u8; 6], vlan: Option<u16>) -> Vec<u8> {
+        let mut f = Vec::new();
+        f.extend_from_slice(&dst);
+        f.extend_from_slice(&src);
+        if let Some(v) = vlan {
+            f.extend_from_slice(&[0x81, 0x00]);
+            f.extend_from_slice(&v.to_be_bytes());
+        }
+        f.extend_from_slice(&[0x88, 0xb5]); // local experimental ethertype
+        f.resize(f.len() + 46, 0x5a);
+        f
+    }
+
+    struct Rig {
+        dp: Arc<Datapath>,
+        pt: PollThread,
+        bridge: Arc<Bridge>,
+        disp: UpcallDispatcher,
+        handles: Vec<MemoryHandle>,
+    }
+
+    impl Rig {
+        fn new(modes: &[VlanMode]) -> Rig {
+            let dp = Arc::new(Datapath::new(DatapathConfig::default()));
+            let mut pt = PollThread::new(dp.clone());
+            pt.set_emc_insert_inv_prob(1);
+            let bridge = Bridge::new("br0");
+            let mut handles = Vec::new();
+            for (i, m) in modes.iter().enumerate() {
+                let no = i as u32 + 1;
+                let port = MemoryPort::new(format!("p{no}"), no).with_capture(1000);
+                handles.push(port.handle());
+                pt.ports.add(no, Box::new(port));
+                bridge
+                    .add_port(BridgePort {
+                        ofp_port: no,
+                        dp_port: no,
+                        name: format!("p{no}"),
+                        vlan: m.clone(),
+                    })
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            let disp = UpcallDispatcher::new();
+            disp.attach(bridge.clone());
+            Rig {
+                dp,
+                pt,
+                bridge,
+                disp,
+                handles,
+            }
+        }
+
+        /// Sends `f` in on port `port` and runs it through, upcalls included.
+        fn send(&mut self, port: usize, f: &[u8]) {
+            self.handles[port - 1].inject(f);
+            self.pt.poll_once(0);
+            self.dp.handle_upcalls(&mut self.disp, 64);
+            self.pt.run_executes(0);
+            self.pt.flush();
+        }
+
+        /// Frames each port sent since the last call.
+        fn taken(&self) -> Vec<Vec<Vec<u8>>> {
+            self.handles
+                .iter()
+                .map(|h| h.take_sent().into_iter().map(|s| s.data).collect())
+                .collect()
+        }
+    }
+
+    fn trunk() -> VlanMode {
+        VlanMode::Trunk(None)
+    }
+
+    #[test]
+    fn floods_unknown_then_forwards_learned_unicast() {
+        let mut r = Rig::new(&[trunk(), trunk(), trunk()]);
+        let ab = frame(B, A, None);
+        r.send(1, &ab);
+        assert_eq!(
+            r.taken(),
+            vec![vec![], vec![ab.clone()], vec![ab.clone()]],
+            "unknown B: flood"
+        );
+        let ba = frame(A, B, None);
+        r.send(2, &ba);
+        assert_eq!(
+            r.taken(),
+            vec![vec![ba.clone()], vec![], vec![]],
+            "A was learned on port 1"
+        );
+        // The flooding megaflow for A->B is stale now that B is known.
+        assert!(r.bridge.revalidate(&r.dp, 0, 1000) >= 1);
+        r.send(1, &ab);
+        assert_eq!(r.taken(), vec![vec![], vec![ab.clone()], vec![]]);
+        let macs = r.bridge.mac_table();
+        assert_eq!(macs.len(), 2);
+        assert_eq!(macs[0].ofp_port, 1);
+    }
+
+    #[test]
+    fn broadcast_never_returns_to_its_input() {
+        let mut r = Rig::new(&[trunk(), trunk()]);
+        let f = frame(BCAST, A, None);
+        r.send(1, &f);
+        r.send(1, &f);
+        assert_eq!(r.taken(), vec![vec![], vec![f.clone(), f]]);
+    }
+
+    #[test]
+    fn access_ports_keep_vlans_apart_and_trunks_tag() {
+        // p1, p2 in VLAN 10; p3 in VLAN 20; p4 trunk for 10 only.
+        let mut r = Rig::new(&[
+            VlanMode::Access(10),
+            VlanMode::Access(10),
+            VlanMode::Access(20),
+            VlanMode::Trunk(Some(vec![10])),
+        ]);
+        let f = frame(BCAST, A, None);
+        r.send(1, &f);
+        let t = r.taken();
+        assert_eq!(t[1], vec![f.clone()], "same VLAN, untagged");
+        assert!(t[2].is_empty(), "VLAN 20 must not see VLAN 10");
+        assert_eq!(
+            t[3],
+            vec![frame(BCAST, A, Some(10))],
+            "trunk gets it tagged"
+        );
+        // Tagged VLAN 10 from the trunk reaches the access ports untagged.
+        r.send(4, &frame(BCAST, B, Some(10)));
+        let t = r.taken();
+        assert_eq!(t[0], vec![frame(BCAST, B, None)]);
+        assert_eq!(t[1], vec![frame(BCAST, B, None)]);
+        assert!(t[2].is_empty());
+        // A VLAN the trunk does not carry, and a tagged frame on an access
+        // port, are dropped.
+        r.send(4, &frame(BCAST, B, Some(20)));
+        r.send(1, &frame(BCAST, A, Some(10)));
+        assert!(r.taken().iter().all(|v| v.is_empty()));
+    }
+
+    #[test]
+    fn a_moved_mac_is_relearned_and_stale_flows_go() {
+        let mut r = Rig::new(&[trunk(), trunk(), trunk()]);
+        r.send(2, &frame(A, B, None)); // learn B on 2
+        r.send(1, &frame(B, A, None)); // A on 1, B known: unicast to 2
+        assert_eq!(r.taken()[1].len(), 1, "unicast to B on port 2");
+        // B moves to port 3.
+        r.send(3, &frame(A, B, None));
+        r.bridge.revalidate(&r.dp, 0, 1000);
+        r.taken();
+        r.send(1, &frame(B, A, None));
+        let t = r.taken();
+        assert!(
+            t[1].is_empty() && t[2].len() == 1,
+            "B now lives on port 3: {t:?}"
+        );
+    }
+
+    #[test]
+    fn ports_are_checked_and_removal_forgets_their_macs() {
+        let r = Rig::new(&[trunk(), trunk()]);
+        let dup = BridgePort {
+            ofp_port: 1,
+            dp_port: 9,
+            name: "x".into(),
+            vlan: trunk(),
+        };
+        assert_eq!(r.bridge.add_port(dup), Err(BridgeError::PortNumberInUse(1)));
+        let bad = BridgePort {
+            ofp_port: 5,
+            dp_port: 9,
+            name: "y".into(),
+            vlan: VlanMode::Access(5000),
+        };
+        assert_eq!(r.bridge.add_port(bad), Err(BridgeError::BadVlan(5000)));
+        assert!(r.bridge.del_port(2).is_some());
+        assert!(!r.bridge.owns_dp_port(2));
+        assert_eq!(r.bridge.ports().len(), 1);
+    }
+}
