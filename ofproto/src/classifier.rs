@@ -197,8 +197,7 @@ impl<T, const W: usize> Classifier<T, W> {
 
     fn resort(&mut self) {
         // Stable and nearly sorted after one change: insertion-sort cost.
-        self.subtables
-            .sort_by(|a, b| b.max_priority.cmp(&a.max_priority));
+        self.subtables.sort_by_key(|s| std::cmp::Reverse(s.max_priority));
     }
 
     /// The highest-priority rule matching `flow`. Every subtable probed ORs
@@ -213,8 +212,8 @@ impl<T, const W: usize> Classifier<T, W> {
                     break;
                 }
             }
-            for i in 0..W {
-                wc[i] |= st.mask[i];
+            for (w, m) in wc.iter_mut().zip(&st.mask) {
+                *w |= m;
             }
             let key = masked(flow, &st.mask);
             if let Some(r) = st.rules.get(&key).and_then(|l| l.first()) {
