@@ -4,6 +4,7 @@
 pub mod bridge;
 pub mod classifier;
 pub mod flow;
+pub mod table;
 pub mod ofp;
 
 pub use oxvs_datapath as datapath;

@@ -1,0 +1,576 @@
+//! OpenFlow flow tables: what a flow_mod does to them (add, modify, delete,
+//! strict and loose, cookies, out_port/out_group filters, overlap checks,
+//! counter resets), flow timeouts, and the counters OpenFlow reports.
+//!
+//! Independent of the wire: a flow_mod arrives here as a [`FlowModSpec`]
+//! whose match is already in pipeline words, and the actions type `A` is
+//! whatever the OpenFlow layer uses (it only has to say where it outputs).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+
+use crate::classifier::{Classifier, Rule};
+use crate::flow::{FlowWords, FLOW_WORDS};
+
+/// Number of tables (OpenFlow's 0..=254; 255 means "all").
+pub const N_TABLES: usize = 255;
+/// `table_id` meaning every table (OFPTT_ALL).
+pub const ALL_TABLES: u8 = 0xff;
+
+/// What the table layer needs to know of an action list.
+pub trait ActionSet: Send + Sync {
+    /// True if the actions may send to OpenFlow port `port`.
+    fn outputs_to(&self, port: u32) -> bool;
+    /// True if the actions use group `group`.
+    fn uses_group(&self, group: u32) -> bool;
+}
+
+/// flow_mod flags.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FlowFlags {
+    pub send_flow_rem: bool,
+    pub check_overlap: bool,
+    pub reset_counts: bool,
+    pub no_pkt_counts: bool,
+    pub no_byt_counts: bool,
+}
+
+/// Counters of a flow entry, fed by the revalidator from datapath stats.
+#[derive(Debug, Default)]
+pub struct EntryStats {
+    pub packets: AtomicU64,
+    pub bytes: AtomicU64,
+    /// Bridge clock (ms) of the last packet, for idle timeouts.
+    pub used_ms: AtomicU64,
+}
+
+impl EntryStats {
+    pub fn add(&self, packets: u64, bytes: u64, now_ms: u64) {
+        if packets > 0 {
+            self.packets.fetch_add(packets, Ordering::Relaxed);
+            self.bytes.fetch_add(bytes, Ordering::Relaxed);
+            self.used_ms.fetch_max(now_ms, Ordering::Relaxed);
+        }
+    }
+}
+
+/// One flow entry.
+#[derive(Debug)]
+pub struct FlowEntry<A> {
+    pub table_id: u8,
+    pub cookie: AtomicU64,
+    /// Replaced by modify; readers load it without locking.
+    pub actions: ArcSwap<A>,
+    pub idle_timeout: u16,
+    pub hard_timeout: u16,
+    pub importance: u16,
+    pub flags: FlowFlags,
+    pub created_ms: u64,
+    pub stats: EntryStats,
+}
+
+/// A rule of a table: match, priority, entry.
+pub type TableRule<A> = Arc<Rule<FlowEntry<A>, FLOW_WORDS>>;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FlowModCommand {
+    Add,
+    Modify,
+    ModifyStrict,
+    Delete,
+    DeleteStrict,
+}
+
+/// A flow_mod, decoded and with its match in pipeline words.
+#[derive(Clone, Debug)]
+pub struct FlowModSpec<A> {
+    pub command: FlowModCommand,
+    pub table_id: u8,
+    pub priority: u32,
+    pub key: FlowWords,
+    pub mask: FlowWords,
+    pub cookie: u64,
+    /// For modify/delete: which cookies select (0 = any).
+    pub cookie_mask: u64,
+    pub out_port: Option<u32>,
+    pub out_group: Option<u32>,
+    pub idle_timeout: u16,
+    pub hard_timeout: u16,
+    pub importance: u16,
+    pub flags: FlowFlags,
+    pub actions: Arc<A>,
+}
+
+/// Why a flow_mod was refused (the OpenFlow layer maps these to errors).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FlowModError {
+    #[error("a flow of the same priority overlaps (check_overlap)")]
+    Overlap,
+    #[error("table id {0} does not exist")]
+    BadTableId(u8),
+    #[error("table {0} is full")]
+    TableFull(u8),
+}
+
+/// Why a flow left its table (OFPRR_*).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemovedReason {
+    IdleTimeout,
+    HardTimeout,
+    Delete,
+}
+
+/// What a flow_mod did: flows that went (with why), and how many it added
+/// or changed.
+#[derive(Debug)]
+pub struct FlowModResult<A> {
+    pub removed: Vec<(TableRule<A>, RemovedReason)>,
+    pub changed: usize,
+}
+
+/// Counters of one table.
+#[derive(Debug, Default)]
+pub struct TableCounters {
+    pub lookups: AtomicU64,
+    pub matched: AtomicU64,
+}
+
+/// All tables of a bridge.
+pub struct FlowTables<A> {
+    tables: Vec<Classifier<FlowEntry<A>, FLOW_WORDS>>,
+    pub counters: Vec<TableCounters>,
+    /// Most flows per table.
+    pub max_flows: usize,
+}
+
+impl<A: ActionSet> Default for FlowTables<A> {
+    fn default() -> Self {
+        FlowTables::new()
+    }
+}
+
+impl<A: ActionSet> FlowTables<A> {
+    pub fn new() -> FlowTables<A> {
+        FlowTables {
+            tables: (0..N_TABLES).map(|_| Classifier::new()).collect(),
+            counters: (0..N_TABLES).map(|_| TableCounters::default()).collect(),
+            max_flows: 1_000_000,
+        }
+    }
+
+    /// Flows in table `t`.
+    pub fn len(&self, t: u8) -> usize {
+        self.tables.get(t as usize).map_or(0, |c| c.len())
+    }
+
+    pub fn total(&self) -> usize {
+        self.tables.iter().map(|c| c.len()).sum()
+    }
+
+    /// The best rule of table `t` for `flow`; wildcards accumulate in `wc`.
+    pub fn lookup(&self, t: u8, flow: &FlowWords, wc: &mut FlowWords) -> Option<&TableRule<A>> {
+        let table = self.tables.get(t as usize)?;
+        let r = table.lookup(flow, wc);
+        if let Some(c) = self.counters.get(t as usize) {
+            c.lookups.fetch_add(1, Ordering::Relaxed);
+            if r.is_some() {
+                c.matched.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        r
+    }
+
+    fn table_ids(&self, t: u8) -> Result<std::ops::Range<usize>, FlowModError> {
+        match t {
+            ALL_TABLES => Ok(0..N_TABLES),
+            t if (t as usize) < N_TABLES => Ok(t as usize..t as usize + 1),
+            t => Err(FlowModError::BadTableId(t)),
+        }
+    }
+
+    /// Rules selected by a non-strict (or, with `strict`, strict) match
+    /// plus cookie and out_port/out_group filters, as flow_mod modify and
+    /// delete and the flow/aggregate stats requests select them.
+    #[allow(clippy::too_many_arguments)]
+    pub fn select(
+        &self,
+        table_id: u8,
+        strict: bool,
+        priority: u32,
+        key: &FlowWords,
+        mask: &FlowWords,
+        cookie: u64,
+        cookie_mask: u64,
+        out_port: Option<u32>,
+        out_group: Option<u32>,
+    ) -> Result<Vec<TableRule<A>>, FlowModError> {
+        let mut v = Vec::new();
+        for t in self.table_ids(table_id)? {
+            let c = &self.tables[t];
+            let candidates: Vec<&TableRule<A>> = if strict {
+                c.find_exact(priority, key, mask).into_iter().collect()
+            } else {
+                c.iter_loose(key, mask).collect()
+            };
+            for r in candidates {
+                let e = &r.value;
+                if e.cookie.load(Ordering::Relaxed) & cookie_mask != cookie & cookie_mask {
+                    continue;
+                }
+                let acts = e.actions.load();
+                if out_port.is_some_and(|p| !acts.outputs_to(p))
+                    || out_group.is_some_and(|g| !acts.uses_group(g))
+                {
+                    continue;
+                }
+                v.push(r.clone());
+            }
+        }
+        Ok(v)
+    }
+
+    /// Applies a flow_mod at time `now_ms`.
+    pub fn apply(
+        &mut self,
+        fm: &FlowModSpec<A>,
+        now_ms: u64,
+    ) -> Result<FlowModResult<A>, FlowModError> {
+        use FlowModCommand::*;
+        match fm.command {
+            Add => self.add(fm, now_ms),
+            Modify | ModifyStrict => {
+                let strict = fm.command == ModifyStrict;
+                let hits = self.select(
+                    fm.table_id,
+                    strict,
+                    fm.priority,
+                    &fm.key,
+                    &fm.mask,
+                    fm.cookie,
+                    fm.cookie_mask,
+                    None,
+                    None,
+                )?;
+                if hits.is_empty() {
+                    // OpenFlow 1.0-1.3: a modify that matches nothing adds
+                    // (Open vSwitch keeps that behaviour in every version).
+                    if fm.cookie_mask == 0 && fm.table_id != ALL_TABLES {
+                        return self.add(fm, now_ms);
+                    }
+                    return Ok(FlowModResult {
+                        removed: Vec::new(),
+                        changed: 0,
+                    });
+                }
+                for r in &hits {
+                    r.value.actions.store(fm.actions.clone());
+                    if fm.flags.reset_counts {
+                        r.value.stats.packets.store(0, Ordering::Relaxed);
+                        r.value.stats.bytes.store(0, Ordering::Relaxed);
+                    }
+                }
+                Ok(FlowModResult {
+                    removed: Vec::new(),
+                    changed: hits.len(),
+                })
+            }
+            Delete | DeleteStrict => {
+                let strict = fm.command == DeleteStrict;
+                let hits = self.select(
+                    fm.table_id,
+                    strict,
+                    fm.priority,
+                    &fm.key,
+                    &fm.mask,
+                    fm.cookie,
+                    fm.cookie_mask,
+                    fm.out_port,
+                    fm.out_group,
+                )?;
+                let mut removed = Vec::with_capacity(hits.len());
+                for r in hits {
+                    if let Some(gone) =
+                        self.tables[r.value.table_id as usize].remove(r.priority, &r.key, &r.mask)
+                    {
+                        removed.push((gone, RemovedReason::Delete));
+                    }
+                }
+                let n = removed.len();
+                Ok(FlowModResult {
+                    removed,
+                    changed: n,
+                })
+            }
+        }
+    }
+
+    fn add(&mut self, fm: &FlowModSpec<A>, now_ms: u64) -> Result<FlowModResult<A>, FlowModError> {
+        let t = fm.table_id;
+        let Some(table) = self.tables.get_mut(t as usize) else {
+            return Err(FlowModError::BadTableId(t));
+        };
+        if fm.flags.check_overlap && table.find_overlap(fm.priority, &fm.key, &fm.mask).is_some() {
+            return Err(FlowModError::Overlap);
+        }
+        let old = table.find_exact(fm.priority, &fm.key, &fm.mask).cloned();
+        if old.is_none() && table.len() >= self.max_flows {
+            return Err(FlowModError::TableFull(t));
+        }
+        let entry = FlowEntry {
+            table_id: t,
+            cookie: AtomicU64::new(fm.cookie),
+            actions: ArcSwap::new(fm.actions.clone()),
+            idle_timeout: fm.idle_timeout,
+            hard_timeout: fm.hard_timeout,
+            importance: fm.importance,
+            flags: fm.flags,
+            created_ms: now_ms,
+            stats: EntryStats::default(),
+        };
+        // Replacing an identical flow keeps its counters unless reset_counts.
+        if let Some(old) = &old {
+            if !fm.flags.reset_counts {
+                let s = &old.value.stats;
+                entry
+                    .stats
+                    .packets
+                    .store(s.packets.load(Ordering::Relaxed), Ordering::Relaxed);
+                entry
+                    .stats
+                    .bytes
+                    .store(s.bytes.load(Ordering::Relaxed), Ordering::Relaxed);
+            }
+        }
+        entry.stats.used_ms.store(now_ms, Ordering::Relaxed);
+        table.insert(fm.priority, &fm.key, &fm.mask, entry);
+        Ok(FlowModResult {
+            removed: Vec::new(),
+            changed: 1,
+        })
+    }
+
+    /// Removes flows whose idle or hard timeout passed at `now_ms`.
+    pub fn expire(&mut self, now_ms: u64) -> Vec<(TableRule<A>, RemovedReason)> {
+        let mut doomed = Vec::new();
+        for c in &self.tables {
+            for r in c.iter() {
+                let e = &r.value;
+                let hard =
+                    e.hard_timeout != 0 && now_ms >= e.created_ms + e.hard_timeout as u64 * 1000;
+                let used = e.stats.used_ms.load(Ordering::Relaxed);
+                let idle = e.idle_timeout != 0 && now_ms >= used + e.idle_timeout as u64 * 1000;
+                if hard {
+                    doomed.push((r.clone(), RemovedReason::HardTimeout));
+                } else if idle {
+                    doomed.push((r.clone(), RemovedReason::IdleTimeout));
+                }
+            }
+        }
+        let mut out = Vec::with_capacity(doomed.len());
+        for (r, why) in doomed {
+            if let Some(gone) =
+                self.tables[r.value.table_id as usize].remove(r.priority, &r.key, &r.mask)
+            {
+                out.push((gone, why));
+            }
+        }
+        out
+    }
+
+    /// Every rule of table `t` (or all tables).
+    pub fn rules(&self, t: u8) -> Vec<TableRule<A>> {
+        match self.table_ids(t) {
+            Ok(ids) => ids.flat_map(|i| self.tables[i].iter().cloned()).collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::flow::put;
+    use crate::ofp::field::Field;
+
+    /// Test actions: the ports they output to.
+    #[derive(Debug, PartialEq)]
+    struct Outs(Vec<u32>);
+    impl ActionSet for Outs {
+        fn outputs_to(&self, port: u32) -> bool {
+            self.0.contains(&port)
+        }
+        fn uses_group(&self, _: u32) -> bool {
+            false
+        }
+    }
+
+    fn m(fields: &[(Field, u128)]) -> (FlowWords, FlowWords) {
+        let (mut k, mut mk) = ([0u64; FLOW_WORDS], [0u64; FLOW_WORDS]);
+        for (f, v) in fields {
+            put(&mut k, *f, *v).unwrap_or_else(|e| panic!("{e}"));
+            put(&mut mk, *f, u128::MAX).unwrap_or_else(|e| panic!("{e}"));
+        }
+        (k, mk)
+    }
+
+    fn fm(
+        cmd: FlowModCommand,
+        prio: u32,
+        fields: &[(Field, u128)],
+        outs: Vec<u32>,
+    ) -> FlowModSpec<Outs> {
+        let (key, mask) = m(fields);
+        FlowModSpec {
+            command: cmd,
+            table_id: 0,
+            priority: prio,
+            key,
+            mask,
+            cookie: 0,
+            cookie_mask: 0,
+            out_port: None,
+            out_group: None,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            importance: 0,
+            flags: FlowFlags::default(),
+            actions: Arc::new(Outs(outs)),
+        }
+    }
+
+    #[test]
+    fn add_modify_delete_loose_and_strict() {
+        use FlowModCommand::*;
+        let mut t = FlowTables::<Outs>::new();
+        t.apply(&fm(Add, 10, &[(Field::InPort, 1)], vec![2]), 0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        t.apply(
+            &fm(
+                Add,
+                20,
+                &[(Field::InPort, 1), (Field::EthType, 0x800)],
+                vec![3],
+            ),
+            0,
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        t.apply(&fm(Add, 10, &[(Field::InPort, 2)], vec![1]), 0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t.len(0), 3);
+        // Loose modify on in_port=1 changes both in_port=1 flows.
+        let r = t
+            .apply(&fm(Modify, 0, &[(Field::InPort, 1)], vec![9]), 0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.changed, 2);
+        // Strict modify touches only the exact match and priority.
+        let r = t
+            .apply(&fm(ModifyStrict, 10, &[(Field::InPort, 1)], vec![7]), 0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.changed, 1);
+        let (flow, _) = m(&[(Field::InPort, 1)]);
+        let mut wc = [0u64; FLOW_WORDS];
+        let hit = t
+            .lookup(0, &flow, &mut wc)
+            .map(|r| r.value.actions.load_full());
+        assert_eq!(hit.as_deref(), Some(&Outs(vec![7])));
+        // Delete with out_port filter only removes flows that output there.
+        let mut d = fm(Delete, 0, &[], vec![]);
+        d.out_port = Some(1);
+        let r = t.apply(&d, 0).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.removed.len(), 1);
+        assert_eq!(t.len(0), 2);
+        // Delete strict needs the exact priority.
+        assert_eq!(
+            t.apply(&fm(DeleteStrict, 11, &[(Field::InPort, 1)], vec![]), 0)
+                .map(|r| r.changed),
+            Ok(0)
+        );
+        assert_eq!(
+            t.apply(&fm(DeleteStrict, 10, &[(Field::InPort, 1)], vec![]), 0)
+                .map(|r| r.changed),
+            Ok(1)
+        );
+        // Delete all, every table.
+        let mut all = fm(Delete, 0, &[], vec![]);
+        all.table_id = ALL_TABLES;
+        assert_eq!(t.apply(&all, 0).map(|r| r.changed), Ok(1));
+        assert_eq!(t.total(), 0);
+    }
+
+    #[test]
+    fn cookies_overlap_and_modify_that_adds() {
+        use FlowModCommand::*;
+        let mut t = FlowTables::<Outs>::new();
+        let mut a = fm(Add, 5, &[(Field::InPort, 1)], vec![2]);
+        a.cookie = 0xaa;
+        t.apply(&a, 0).unwrap_or_else(|e| panic!("{e}"));
+        let mut b = fm(Add, 5, &[(Field::EthType, 0x800)], vec![2]);
+        b.flags.check_overlap = true;
+        assert_eq!(t.apply(&b, 0).err(), Some(FlowModError::Overlap));
+        b.priority = 6;
+        assert!(t.apply(&b, 0).is_ok());
+        let mut d = fm(Delete, 0, &[], vec![]);
+        d.cookie = 0xbb;
+        d.cookie_mask = u64::MAX;
+        assert_eq!(
+            t.apply(&d, 0).map(|r| r.changed),
+            Ok(0),
+            "cookie does not match"
+        );
+        d.cookie = 0xaa;
+        assert_eq!(t.apply(&d, 0).map(|r| r.changed), Ok(1));
+        // A modify that selects nothing adds the flow.
+        assert_eq!(
+            t.apply(&fm(Modify, 3, &[(Field::InPort, 4)], vec![1]), 0)
+                .map(|r| r.changed),
+            Ok(1)
+        );
+        assert_eq!(t.len(0), 2);
+        let mut bad = fm(Add, 1, &[], vec![]);
+        bad.table_id = 255;
+        assert_eq!(t.apply(&bad, 0).err(), Some(FlowModError::BadTableId(255)));
+    }
+
+    #[test]
+    fn timeouts_expire_with_their_reason() {
+        use FlowModCommand::*;
+        let mut t = FlowTables::<Outs>::new();
+        let mut idle = fm(Add, 1, &[(Field::InPort, 1)], vec![]);
+        idle.idle_timeout = 10;
+        let mut hard = fm(Add, 1, &[(Field::InPort, 2)], vec![]);
+        hard.hard_timeout = 5;
+        t.apply(&idle, 0).unwrap_or_else(|e| panic!("{e}"));
+        t.apply(&hard, 0).unwrap_or_else(|e| panic!("{e}"));
+        assert!(t.expire(4_999).is_empty());
+        let gone = t.expire(5_000);
+        assert_eq!(gone.len(), 1);
+        assert_eq!(gone[0].1, RemovedReason::HardTimeout);
+        // Traffic at 8 s keeps the idle flow until 18 s.
+        t.rules(0)[0].value.stats.add(1, 60, 8_000);
+        assert!(t.expire(17_999).is_empty());
+        assert_eq!(
+            t.expire(18_000).first().map(|g| g.1),
+            Some(RemovedReason::IdleTimeout)
+        );
+        assert_eq!(t.total(), 0);
+    }
+
+    #[test]
+    fn replacing_an_identical_flow_keeps_counters_unless_reset() {
+        use FlowModCommand::*;
+        let mut t = FlowTables::<Outs>::new();
+        t.apply(&fm(Add, 1, &[(Field::InPort, 1)], vec![2]), 0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        t.rules(0)[0].value.stats.add(3, 180, 1);
+        t.apply(&fm(Add, 1, &[(Field::InPort, 1)], vec![3]), 0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t.rules(0)[0].value.stats.packets.load(Ordering::Relaxed), 3);
+        let mut r = fm(Add, 1, &[(Field::InPort, 1)], vec![3]);
+        r.flags.reset_counts = true;
+        t.apply(&r, 0).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t.rules(0)[0].value.stats.packets.load(Ordering::Relaxed), 0);
+        assert_eq!(t.len(0), 1);
+    }
+}
