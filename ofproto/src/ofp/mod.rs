@@ -14,6 +14,8 @@
 //! - [`message`]: every message.
 
 pub mod codec;
+pub mod error;
+pub mod message;
 pub mod field;
 
 /// An OpenFlow protocol version this switch speaks.
