@@ -6,5 +6,6 @@ pub mod classifier;
 pub mod flow;
 pub mod table;
 pub mod ofp;
+pub mod server;
 
 pub use oxvs_datapath as datapath;
