@@ -1,0 +1,475 @@
+//! One OpenFlow connection's protocol logic: the hello handshake and
+//! version negotiation, echo keepalive and inactivity probe, and the switch's
+//! answers to requests. No I/O and no clock: bytes and time come in, bytes
+//! go out (see [`crate::server`]).
+//!
+//! What the answers contain comes from a [`SwitchView`], implemented by the
+//! daemon over its bridge, datapath and ports.
+
+use std::sync::Arc;
+
+use crate::ofp::error::{BadRequest, ErrorMsg, HelloFailed, OfpError, RoleRequestFailed};
+use crate::ofp::message::port::{Port, PortNo, PortStats};
+use crate::ofp::message::stats::{
+    GroupFeatures, MeterFeatures, MpReply, MpRequest, MultipartReply, SwitchDesc, TableStats,
+};
+use crate::ofp::message::switch::{
+    negotiate, AsyncConfig, Capabilities, Hello, PacketInFormat, Role, RoleMsg, SwitchConfig,
+    SwitchFeatures,
+};
+use crate::ofp::message::{decode, encode, Message};
+use crate::ofp::{Header, Version};
+use crate::server::{Output, Session};
+
+/// What a connection needs to know about its switch.
+pub trait SwitchView: Send + Sync {
+    fn datapath_id(&self) -> u64;
+    /// Port descriptions, LOCAL included.
+    fn ports(&self) -> Vec<Port>;
+    /// Counters of one port, or of all ports for [`PortNo::ANY`].
+    fn port_stats(&self, port: PortNo) -> Vec<PortStats>;
+    /// Counters of the flow tables.
+    fn table_stats(&self) -> Vec<TableStats>;
+    /// Makes every cache consistent with the flow tables (before a barrier
+    /// reply goes out).
+    fn sync(&self);
+}
+
+/// Per-connection settings a controller can change.
+#[derive(Clone, Debug)]
+struct ConnSettings {
+    config: SwitchConfig,
+    role: Role,
+    async_config: AsyncConfig,
+    packet_in_format: Option<PacketInFormat>,
+    flow_mod_table_id: bool,
+}
+
+/// The session of one OpenFlow connection.
+pub struct OfSession {
+    view: Arc<dyn SwitchView>,
+    allowed: Vec<Version>,
+    version: Option<Version>,
+    settings: ConnSettings,
+    /// Send an echo request after this long without hearing from the peer,
+    /// and give up after twice that (None: never, as for `punix`/`ptcp`
+    /// management connections in Open vSwitch).
+    probe_ms: Option<u64>,
+    last_heard_ms: u64,
+    probe_sent: bool,
+    next_xid: u32,
+}
+
+/// Shared generation id for primary election, across connections.
+static GENERATION: parking_lot::Mutex<Option<u64>> = parking_lot::Mutex::new(None);
+
+impl OfSession {
+    pub fn new(
+        view: Arc<dyn SwitchView>,
+        allowed: Vec<Version>,
+        probe_ms: Option<u64>,
+    ) -> OfSession {
+        OfSession {
+            view,
+            allowed,
+            version: None,
+            settings: ConnSettings {
+                config: SwitchConfig::default(),
+                role: Role::Equal,
+                async_config: AsyncConfig::default(),
+                packet_in_format: None,
+                flow_mod_table_id: false,
+            },
+            probe_ms,
+            last_heard_ms: 0,
+            probe_sent: false,
+            next_xid: 1,
+        }
+    }
+
+    /// The negotiated version, once the hellos crossed.
+    pub fn version(&self) -> Option<Version> {
+        self.version
+    }
+
+    fn send(&self, out: &mut Output, msg: &Message, xid: u32) {
+        let Some(v) = self.version else { return };
+        match encode(msg, v, xid) {
+            Ok(b) => out.send.push(b),
+            // An answer we cannot encode in this version is our bug; say so
+            // in the log and keep the connection.
+            Err(e) => tracing::error!(error = ?e, ?msg, "cannot encode reply"),
+        }
+    }
+
+    fn error(&self, out: &mut Output, e: OfpError, offending: &[u8], xid: u32) {
+        self.send(out, &Message::Error(ErrorMsg::reply(e, offending)), xid);
+    }
+
+    fn handle_hello(&mut self, msg: &[u8]) -> Output {
+        let mut out = Output::default();
+        let result = match decode(msg) {
+            Ok((h, Message::Hello(hello))) => negotiate(&self.allowed, h.version, &hello),
+            // A hello of a version we cannot decode still negotiates by its
+            // header byte, which decode reports as BAD_VERSION.
+            Err(_) if msg.len() >= 8 && msg[1] == 0 => {
+                negotiate(&self.allowed, msg[0], &Hello::default())
+            }
+            _ => Err(OfpError::HelloFailed(HelloFailed::Incompatible)),
+        };
+        match result {
+            Ok(v) => self.version = Some(v),
+            Err(e) => {
+                // Report in the lowest version we speak, which any peer
+                // understands well enough to print, then hang up.
+                let v = self.allowed.iter().min().copied().unwrap_or(Version::Of10);
+                let text = format!(
+                    "We support {}, you support version 0x{:02x}, no common versions",
+                    self.allowed
+                        .iter()
+                        .map(|v| v.name())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    msg.first().copied().unwrap_or(0)
+                );
+                if let Ok(b) = encode(
+                    &Message::Error(ErrorMsg::with_text(e, &text)),
+                    v,
+                    xid_of(msg),
+                ) {
+                    out.send.push(b);
+                }
+                out.close = true;
+            }
+        }
+        out
+    }
+
+    fn features(&self) -> SwitchFeatures {
+        SwitchFeatures {
+            datapath_id: self.view.datapath_id(),
+            n_buffers: 0,
+            n_tables: 254,
+            auxiliary_id: 0,
+            capabilities: Capabilities(
+                Capabilities::FLOW_STATS
+                    | Capabilities::TABLE_STATS
+                    | Capabilities::PORT_STATS
+                    | Capabilities::ARP_MATCH_IP,
+            ),
+            // OFPAT10_OUTPUT through ENQUEUE except ENQUEUE (bit 11).
+            actions: 0x7ff,
+            ports: self.view.ports(),
+        }
+    }
+
+    fn multipart(&self, req: &MpRequest) -> Result<MpReply, OfpError> {
+        Ok(match req {
+            MpRequest::Desc => MpReply::Desc(SwitchDesc {
+                mfr_desc: "oxvs".into(),
+                hw_desc: "oxvs userspace switch".into(),
+                sw_desc: env!("CARGO_PKG_VERSION").into(),
+                serial_num: "None".into(),
+                dp_desc: "None".into(),
+            }),
+            MpRequest::PortDesc { port_no } => {
+                let ports = self.view.ports();
+                MpReply::PortDesc(if *port_no == PortNo::ANY {
+                    ports
+                } else {
+                    ports
+                        .into_iter()
+                        .filter(|p| p.port_no == *port_no)
+                        .collect()
+                })
+            }
+            MpRequest::PortStats { port_no } => {
+                let s = self.view.port_stats(*port_no);
+                if s.is_empty() && *port_no != PortNo::ANY {
+                    return Err(OfpError::BadRequest(BadRequest::BadPort));
+                }
+                MpReply::PortStats(s)
+            }
+            MpRequest::TableStats => MpReply::TableStats(self.view.table_stats()),
+            // No queues are configured on any port.
+            MpRequest::QueueStats { .. } => MpReply::QueueStats(Vec::new()),
+            // No groups or meters yet: zero of each, honestly reported.
+            MpRequest::GroupFeatures => MpReply::GroupFeatures(GroupFeatures::default()),
+            MpRequest::MeterFeatures => MpReply::MeterFeatures(MeterFeatures::default()),
+            _ => return Err(OfpError::BadRequest(BadRequest::BadMultipart)),
+        })
+    }
+
+    fn role_request(&mut self, r: &RoleMsg) -> Result<RoleMsg, OfpError> {
+        if matches!(r.role, Role::Primary | Role::Secondary) {
+            if let Some(g) = r.generation_id {
+                let mut cur = GENERATION.lock();
+                // Generation ids compare as a wrapping sequence (OpenFlow 1.3 6.3.6).
+                if let Some(c) = *cur {
+                    if (g.wrapping_sub(c) as i64) < 0 {
+                        return Err(OfpError::RoleRequestFailed(RoleRequestFailed::Stale));
+                    }
+                }
+                *cur = Some(g);
+            }
+        }
+        if r.role != Role::NoChange {
+            self.settings.role = r.role;
+        }
+        Ok(RoleMsg {
+            role: self.settings.role,
+            generation_id: *GENERATION.lock(),
+        })
+    }
+
+    fn dispatch(&mut self, msg: &[u8], out: &mut Output) {
+        let xid = xid_of(msg);
+        let (h, m) = match decode(msg) {
+            Ok(x) => x,
+            Err(e) => return self.error(out, e, msg, xid),
+        };
+        if Some(h.version) != self.version.map(|v| v.wire()) {
+            return self.error(out, OfpError::BadRequest(BadRequest::BadVersion), msg, xid);
+        }
+        let secondary = self.settings.role == Role::Secondary;
+        match m {
+            Message::Hello(_) => {}
+            Message::EchoRequest(data) => self.send(out, &Message::EchoReply(data), xid),
+            Message::EchoReply(_) => {}
+            Message::FeaturesRequest => {
+                self.send(out, &Message::FeaturesReply(self.features()), xid)
+            }
+            Message::GetConfigRequest => {
+                self.send(out, &Message::GetConfigReply(self.settings.config), xid)
+            }
+            Message::SetConfig(c) if secondary => {
+                let _ = c;
+                self.error(out, OfpError::BadRequest(BadRequest::IsSlave), msg, xid)
+            }
+            Message::SetConfig(c) => self.settings.config = c,
+            Message::BarrierRequest => {
+                self.view.sync();
+                self.send(out, &Message::BarrierReply, xid)
+            }
+            Message::RoleRequest(r) => match self.role_request(&r) {
+                Ok(reply) => self.send(out, &Message::RoleReply(reply), xid),
+                Err(e) => self.error(out, e, msg, xid),
+            },
+            Message::GetAsyncRequest => self.send(
+                out,
+                &Message::GetAsyncReply(self.settings.async_config.clone()),
+                xid,
+            ),
+            Message::SetAsync(a) => self.settings.async_config = a,
+            Message::SetFlowFormat(_) => {}
+            Message::SetPacketInFormat(f) => self.settings.packet_in_format = Some(f),
+            Message::FlowModTableId(on) => self.settings.flow_mod_table_id = on,
+            Message::MultipartRequest(req) => match self.multipart(&req.body) {
+                Ok(body) => self.send(
+                    out,
+                    &Message::MultipartReply(MultipartReply { more: false, body }),
+                    xid,
+                ),
+                Err(e) => self.error(out, e, msg, xid),
+            },
+            Message::Error(e) => tracing::info!(error = ?e, "peer reported an OpenFlow error"),
+            // Replies and asynchronous messages have no business coming to a
+            // switch; anything not handled yet is reported as unsupported.
+            _ => self.error(out, OfpError::BadRequest(BadRequest::BadType), msg, xid),
+        }
+    }
+}
+
+fn xid_of(msg: &[u8]) -> u32 {
+    Header::parse(msg).map(|h| h.xid).unwrap_or(0)
+}
+
+impl Session for OfSession {
+    fn open(&mut self, now_ms: u64) -> Output {
+        self.last_heard_ms = now_ms;
+        let mut out = Output::default();
+        let Some(&highest) = self.allowed.iter().max() else {
+            out.close = true;
+            return out;
+        };
+        if let Ok(b) = encode(&Message::Hello(Hello::offering(&self.allowed)), highest, 0) {
+            out.send.push(b);
+        }
+        out
+    }
+
+    fn message(&mut self, msg: &[u8], now_ms: u64) -> Output {
+        self.last_heard_ms = now_ms;
+        self.probe_sent = false;
+        if self.version.is_none() {
+            return self.handle_hello(msg);
+        }
+        let mut out = Output::default();
+        self.dispatch(msg, &mut out);
+        out
+    }
+
+    fn tick(&mut self, now_ms: u64) -> Output {
+        let mut out = Output::default();
+        let Some(probe) = self.probe_ms else {
+            return out;
+        };
+        let idle = now_ms.saturating_sub(self.last_heard_ms);
+        if idle >= 2 * probe {
+            tracing::info!(
+                idle_ms = idle,
+                "no response to inactivity probe, disconnecting"
+            );
+            out.close = true;
+        } else if idle >= probe && !self.probe_sent {
+            let xid = self.next_xid;
+            self.next_xid = self.next_xid.wrapping_add(1);
+            self.send(&mut out, &Message::EchoRequest(Vec::new()), xid);
+            self.probe_sent = true;
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct View;
+    impl SwitchView for View {
+        fn datapath_id(&self) -> u64 {
+            0x0000_0a0b_0c0d_0e0f
+        }
+        fn ports(&self) -> Vec<Port> {
+            Vec::new()
+        }
+        fn port_stats(&self, _: PortNo) -> Vec<PortStats> {
+            Vec::new()
+        }
+        fn table_stats(&self) -> Vec<TableStats> {
+            Vec::new()
+        }
+        fn sync(&self) {}
+    }
+
+    fn session() -> OfSession {
+        OfSession::new(Arc::new(View), Version::ALL.to_vec(), Some(5_000))
+    }
+
+    fn enc(m: &Message, v: Version, xid: u32) -> Vec<u8> {
+        encode(m, v, xid).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    fn dec(b: &[u8]) -> (Header, Message) {
+        decode(b).unwrap_or_else(|e| panic!("{e:?}"))
+    }
+
+    #[test]
+    fn negotiates_the_highest_common_version_and_answers_echo() {
+        let mut s = session();
+        let hello = s.open(0);
+        assert_eq!(hello.send.len(), 1);
+        assert_eq!(dec(&hello.send[0]).0.version, 0x06);
+        let out = s.message(
+            &enc(
+                &Message::Hello(Hello::offering(&[Version::Of10, Version::Of13])),
+                Version::Of13,
+                1,
+            ),
+            10,
+        );
+        assert!(out.send.is_empty() && !out.close);
+        assert_eq!(s.version(), Some(Version::Of13));
+        let out = s.message(
+            &enc(&Message::EchoRequest(vec![1, 2, 3]), Version::Of13, 7),
+            20,
+        );
+        let (h, m) = dec(&out.send[0]);
+        assert_eq!((h.xid, m), (7, Message::EchoReply(vec![1, 2, 3])));
+    }
+
+    #[test]
+    fn no_common_version_fails_the_hello_and_closes() {
+        let mut s = OfSession::new(Arc::new(View), vec![Version::Of13], None);
+        s.open(0);
+        let out = s.message(&enc(&Message::Hello(Hello::default()), Version::Of10, 1), 0);
+        assert!(out.close);
+        let (_, m) = dec(&out.send[0]);
+        assert!(
+            matches!(m, Message::Error(e) if e.wire(Version::Of10).type_code() == (0, 0)),
+            "HELLO_FAILED/INCOMPATIBLE"
+        );
+    }
+
+    #[test]
+    fn bad_messages_get_errors_and_the_connection_goes_on() {
+        let mut s = session();
+        s.open(0);
+        s.message(&enc(&Message::Hello(Hello::default()), Version::Of10, 1), 0);
+        // Wrong version after negotiation, unknown type, and a lying length.
+        let mut wrong = enc(&Message::EchoRequest(vec![]), Version::Of13, 5);
+        wrong[0] = 4;
+        let mut unknown = vec![1, 0xee, 0, 8, 0, 0, 0, 6];
+        let mut lying = enc(&Message::EchoRequest(vec![1, 2]), Version::Of10, 7);
+        lying[3] = 9;
+        for (m, want) in [
+            (&mut wrong, (1, 0)),
+            (&mut unknown, (1, 1)),
+            (&mut lying, (1, 6)),
+        ] {
+            let out = s.message(m, 0);
+            assert!(!out.close);
+            let (_, reply) = dec(&out.send[0]);
+            match reply {
+                Message::Error(e) => {
+                    assert_eq!(e.wire(Version::Of10).type_code(), want);
+                    assert_eq!(
+                        e.data,
+                        m[..m.len().min(64)].to_vec(),
+                        "first bytes of the offending message"
+                    );
+                }
+                other => panic!("expected an error, got {other:?}"),
+            }
+        }
+        let out = s.message(&enc(&Message::EchoRequest(vec![]), Version::Of10, 9), 0);
+        assert!(matches!(dec(&out.send[0]).1, Message::EchoReply(_)));
+    }
+
+    #[test]
+    fn inactivity_probe_then_disconnect() {
+        let mut s = session();
+        s.open(0);
+        s.message(&enc(&Message::Hello(Hello::default()), Version::Of13, 1), 0);
+        assert!(s.tick(4_999).send.is_empty());
+        let out = s.tick(5_000);
+        assert!(matches!(dec(&out.send[0]).1, Message::EchoRequest(_)));
+        assert!(s.tick(6_000).send.is_empty(), "one probe per silence");
+        assert!(s.tick(10_000).close);
+    }
+
+    #[test]
+    fn features_and_barrier() {
+        let mut s = session();
+        s.open(0);
+        s.message(&enc(&Message::Hello(Hello::default()), Version::Of13, 1), 0);
+        let out = s.message(&enc(&Message::FeaturesRequest, Version::Of13, 2), 0);
+        match dec(&out.send[0]).1 {
+            Message::FeaturesReply(f) => assert_eq!(f.datapath_id, 0x0000_0a0b_0c0d_0e0f),
+            other => panic!("{other:?}"),
+        }
+        let out = s.message(&enc(&Message::BarrierRequest, Version::Of13, 3), 0);
+        assert_eq!(
+            dec(&out.send[0]),
+            (
+                Header {
+                    version: 4,
+                    msg_type: 21,
+                    length: 8,
+                    xid: 3
+                },
+                Message::BarrierReply
+            )
+        );
+    }
+}
