@@ -576,10 +576,9 @@ impl ErrorMsg {
             Some(e) => ErrorKind::Known(e),
             None => ErrorKind::Unknown(w),
         };
-        Ok(ErrorMsg {
-            error,
-            data: r.rest().to_vec(),
-        })
+        // Consume the data: the message decoder checks nothing is left.
+        let data = r.bytes(r.remaining())?.to_vec();
+        Ok(ErrorMsg { error, data })
     }
 
     /// Writes the body (after the OpenFlow header).
