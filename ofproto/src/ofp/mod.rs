@@ -17,6 +17,7 @@ pub mod codec;
 pub mod error;
 pub mod message;
 pub mod field;
+pub mod matching;
 
 /// An OpenFlow protocol version this switch speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
