@@ -12,6 +12,7 @@
 use oxvs_datapath::flow_key::{FlowKey, KEY_WORDS};
 
 use crate::ofp::field::Field;
+use crate::ofp::matching::Match;
 
 /// Words of a pipeline flow.
 pub const FLOW_WORDS: usize = KEY_WORDS + 10;
@@ -231,6 +232,33 @@ pub fn get(flow: &FlowWords, field: Field) -> Result<u128, FlowFieldError> {
     Ok(v)
 }
 
+/// A match as (key, mask) pipeline words: what the classifier stores.
+pub fn match_words(m: &Match) -> Result<(FlowWords, FlowWords), FlowFieldError> {
+    let mut key = [0u64; FLOW_WORDS];
+    let mut mask = [0u64; FLOW_WORDS];
+    for e in m.entries() {
+        let v = e
+            .value
+            .to_u128()
+            .ok_or(FlowFieldError::Unsupported(e.field.name()))?;
+        let mk = e
+            .mask_or_ones()
+            .to_u128()
+            .ok_or(FlowFieldError::Unsupported(e.field.name()))?;
+        // Fields that share slots (vlan_vid and vlan_pcp, nw_tos and
+        // ip_ecn) own disjoint bits, so OR-ing keeps both.
+        let mut k1 = [0u64; FLOW_WORDS];
+        let mut m1 = [0u64; FLOW_WORDS];
+        put(&mut k1, e.field, v & mk)?;
+        put(&mut m1, e.field, mk)?;
+        for i in 0..FLOW_WORDS {
+            key[i] |= k1[i];
+            mask[i] |= m1[i];
+        }
+    }
+    Ok((key, mask))
+}
+
 /// The pipeline flow of a packet with datapath key `key` (pipeline-only
 /// words start at zero, as for a packet entering table 0).
 pub fn from_key(key: &FlowKey) -> FlowWords {
@@ -277,6 +305,33 @@ mod tests {
                 f.name()
             );
         }
+    }
+
+    #[test]
+    fn matches_become_words() {
+        let m: Match = "tcp,in_port=3,nw_dst=10.1.0.0/16,tp_dst=80,vlan_tci=0x1005/0x1fff"
+            .parse()
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        let (k, mk) = match_words(&m).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(get(&k, Field::InPort), Ok(3));
+        assert_eq!(get(&mk, Field::InPort), Ok(0xffff_ffff));
+        assert_eq!(get(&k, Field::EthType), Ok(0x0800));
+        assert_eq!(get(&k, Field::IpProto), Ok(6));
+        assert_eq!(get(&k, Field::Ipv4Dst), Ok(0x0a01_0000));
+        assert_eq!(get(&mk, Field::Ipv4Dst), Ok(0xffff_0000));
+        assert_eq!(get(&k, Field::TcpDst), Ok(80));
+        assert_eq!(get(&k, Field::VlanTci), Ok(0x1005));
+        assert_eq!(get(&mk, Field::VlanTci), Ok(0x1fff));
+        // A packet's key under the mask equals the match's key.
+        let mut pk = FlowKey::ZERO;
+        pk.set_in_port(3);
+        pk.set_eth_type(0x0800);
+        pk.set_nw_proto(6);
+        pk.set_nw_dst(0x0a01_0203);
+        pk.set_tp_dst(80);
+        pk.set_vlan_tci(0x1005 | (3 << 13));
+        let f = from_key(&pk);
+        assert!((0..FLOW_WORDS).all(|i| f[i] & mk[i] == k[i]));
     }
 
     #[test]

@@ -13,6 +13,7 @@ use arc_swap::ArcSwap;
 
 use crate::classifier::{Classifier, Rule};
 use crate::flow::{FlowWords, FLOW_WORDS};
+use crate::ofp::matching::Match;
 
 /// Number of tables (OpenFlow's 0..=254; 255 means "all").
 pub const N_TABLES: usize = 255;
@@ -60,6 +61,8 @@ impl EntryStats {
 #[derive(Debug)]
 pub struct FlowEntry<A> {
     pub table_id: u8,
+    /// The match as the controller gave it, for dumps and flow-removed.
+    pub matched: Match,
     pub cookie: AtomicU64,
     /// Replaced by modify; readers load it without locking.
     pub actions: ArcSwap<A>,
@@ -89,6 +92,8 @@ pub struct FlowModSpec<A> {
     pub command: FlowModCommand,
     pub table_id: u8,
     pub priority: u32,
+    /// The match, and the same as pipeline words.
+    pub matched: Match,
     pub key: FlowWords,
     pub mask: FlowWords,
     pub cookie: u64,
@@ -320,6 +325,7 @@ impl<A: ActionSet> FlowTables<A> {
         }
         let entry = FlowEntry {
             table_id: t,
+            matched: fm.matched.clone(),
             cookie: AtomicU64::new(fm.cookie),
             actions: ArcSwap::new(fm.actions.clone()),
             idle_timeout: fm.idle_timeout,
@@ -426,6 +432,7 @@ mod tests {
             command: cmd,
             table_id: 0,
             priority: prio,
+            matched: Match::new(),
             key,
             mask,
             cookie: 0,
