@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test of the workspace on a fresh Debian 12 machine, installing
 # first what the tests use (tcpdump reads back our pcap output, iproute2
-# builds the network namespaces of the port tests). Needs root for the
+# builds the network namespaces of the port tests, ovs-ofctl from
+# openvswitch-common is the OpenFlow oracle). Needs root for the
 # namespace and AF_PACKET tests; without root those tests skip themselves.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -9,6 +10,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+command -v ovs-ofctl >/dev/null 2>&1 || need+=(openvswitch-common)
 if ((${#need[@]})); then
   if [ "$(id -u)" -eq 0 ]; then
     echo "installing: ${need[*]}"
