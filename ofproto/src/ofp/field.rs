@@ -548,27 +548,23 @@ impl Field {
         Some((f, &f.info().headers[i]))
     }
 
-    /// The header to write this field with, the way OVS chooses: for NXM the
-    /// first listed (the NXM header if there is one), for OXM the newest
-    /// header the version allows, NXM headers counting as oldest.
+    /// The header to write this field with, the way OVS chooses
+    /// (`nxm_field_by_mf_id`): for NXM the first listed (the NXM header if
+    /// there is one); for OXM the newest header whose `since` the version
+    /// reaches, else the first. So a field with only a newer OXM header
+    /// (`packet_type` in OpenFlow 1.3) is still written with it, as OVS
+    /// does; check [`Header::since`] to refuse that instead.
     pub fn header_for(self, enc: Encoding) -> Option<&'static Header> {
         let hs = self.info().headers;
-        let first = hs.first()?;
-        let v = match enc {
-            Encoding::Nxm => return Some(first),
-            Encoding::Oxm(v) => v,
-        };
-        let mut best = first;
-        for h in hs {
-            if h.since.is_some_and(|s| s <= v) {
-                best = h;
+        let mut best = hs.first()?;
+        if let Encoding::Oxm(v) = enc {
+            for h in hs {
+                if h.since.is_some_and(|s| s <= v) {
+                    best = h;
+                }
             }
         }
-        // A field whose only headers are newer than `v` cannot be written.
-        match best.since {
-            Some(s) if s > v => None,
-            _ => Some(best),
-        }
+        Some(best)
     }
 
     /// `regN` for N in 0..16.
@@ -1086,7 +1082,10 @@ mod tests {
             name(Field::TcpFlags, Encoding::Oxm(Version::Of15)),
             Some("OXM_OF_TCP_FLAGS")
         );
-        assert_eq!(name(Field::PacketType, Encoding::Oxm(Version::Of13)), None);
+        assert_eq!(
+            name(Field::PacketType, Encoding::Oxm(Version::Of13)),
+            Some("OXM_OF_PACKET_TYPE")
+        );
         assert_eq!(
             name(Field::DpHash, Encoding::Oxm(Version::Of15)),
             Some("NXM_NX_DP_HASH")

@@ -16,7 +16,8 @@
 //! - Masks: `None` means exact; an all-zero mask removes the field; value
 //!   bits outside the mask are cleared. `ct_state`, `tun_flags` and
 //!   `ip_frag` keep only the mask bits OVS keeps (8, 1 and 2), which is why
-//!   an exact `ct_state` is written with mask 0xff.
+//!   an exact `ct_state` is written with mask 0xff; a `tcp_flags` mask
+//!   covering its 12 bits, or `ip_frag`'s 2, is exact.
 //!
 //! Decoders follow OVS's `nx_pull_raw` (strict mode): entries are checked in
 //! wire order, so a prerequisite must come before the field that needs it.
@@ -414,6 +415,9 @@ impl Match {
             Field::TunFlags => (mask & 0x1, false),
             Field::IpFrag => (mask & 0x3, mask & 0x3 == 0x3),
             Field::IpDscp => (mask & 0x3f, mask & 0x3f == 0x3f),
+            // Packets never have the top 4 bits set, so OVS's 12-bit mask is
+            // exact (and its printed names then read back the same).
+            Field::TcpFlags => (mask & 0x0fff, mask & 0x0fff == 0x0fff),
             _ => (mask, mask == full),
         };
         let pos = self.find(field);
@@ -914,8 +918,12 @@ fn decode_tlvs(b: &[u8], allow_cookie: bool) -> Result<(Match, Option<NxmCookie>
     let mut r = Reader::new(b);
     while !r.is_empty() {
         let h = TlvHeader::parse(&mut r).map_err(header_error)?;
-        let is_cookie =
-            h.class == COOKIE_CLASS && h.field == COOKIE_FIELD && h.experimenter.is_none();
+        // NXM_NX_COOKIE shares class and field with NXM_NX_MPLS_TTL; the
+        // length tells them apart, as in OVS.
+        let is_cookie = h.class == COOKIE_CLASS
+            && h.field == COOKIE_FIELD
+            && h.experimenter.is_none()
+            && h.length == if h.hasmask { 16 } else { 8 };
         // Like OVS, an unknown header still has its payload checked for
         // length and mask consistency before BAD_FIELD is reported.
         let looked_up = if is_cookie {
@@ -1149,14 +1157,15 @@ impl Match {
             put(&mut m, Field::EthType, dl_type.into(), None);
         }
         let eth = m.eth_type();
+        // OpenFlow 1.0 defines the network and transport fields for IPv4
+        // and ARP only (OVS sends IPv6 ones over NXM).
         let is_ip = eth == Some(0x0800);
-        let is_ip_any = is_ip || eth == Some(0x86dd);
         let is_arp = eth == Some(0x0806) || eth == Some(0x8035);
-        if matched(OFPFW10_NW_TOS) && is_ip_any {
+        if matched(OFPFW10_NW_TOS) && is_ip {
             put(&mut m, Field::IpDscp, (nw_tos >> 2).into(), None);
         }
         if matched(OFPFW10_NW_PROTO) {
-            if is_ip_any {
+            if is_ip {
                 put(&mut m, Field::IpProto, nw_proto.into(), None);
             } else if is_arp {
                 put(&mut m, Field::ArpOp, nw_proto.into(), None);
@@ -1178,15 +1187,14 @@ impl Match {
                 }
             }
         }
-        let tp = if !is_ip_any || !matched(OFPFW10_NW_PROTO) {
+        let tp = if !is_ip || !matched(OFPFW10_NW_PROTO) {
             None
         } else {
-            match (nw_proto, is_ip) {
-                (6, _) => Some((Field::TcpSrc, Field::TcpDst)),
-                (17, _) => Some((Field::UdpSrc, Field::UdpDst)),
-                (132, _) => Some((Field::SctpSrc, Field::SctpDst)),
-                (1, true) => Some((Field::Icmpv4Type, Field::Icmpv4Code)),
-                (58, false) => Some((Field::Icmpv6Type, Field::Icmpv6Code)),
+            match nw_proto {
+                6 => Some((Field::TcpSrc, Field::TcpDst)),
+                17 => Some((Field::UdpSrc, Field::UdpDst)),
+                132 => Some((Field::SctpSrc, Field::SctpDst)),
+                1 => Some((Field::Icmpv4Type, Field::Icmpv4Code)),
                 _ => None,
             }
         };
@@ -1210,7 +1218,10 @@ impl Match {
             field,
             encoding: "OpenFlow 1.0",
         };
-        let mut wc = OFPFW10_ALL;
+        // OVS writes 32 (not 63) for a wildcarded address; match its bytes.
+        let mut wc = (OFPFW10_ALL & !(0xfff << OFPFW10_NW_SRC_SHIFT))
+            | (32 << OFPFW10_NW_SRC_SHIFT)
+            | (32 << OFPFW10_NW_DST_SHIFT);
         let mut in_port = 0u16;
         let (mut dl_src, mut dl_dst) = ([0u8; 6], [0u8; 6]);
         let (mut dl_vlan, mut dl_vlan_pcp, mut dl_type) = (0u16, 0u8, 0u16);
@@ -2022,7 +2033,8 @@ impl Match {
             "nw_ecn" | "ip_ecn" => (Field::IpEcn, parse_int_masked(val, 1)?.0, None),
             "nw_frag" | "ip_frag" => {
                 let (v, m) = match val {
-                    "no" => (0, 1),
+                    // As in OVS, "no" and "later" mean the two-bit forms.
+                    "no" => (0, 3),
                     "yes" => (1, 1),
                     "first" => (1, 3),
                     "later" => (3, 3),
