@@ -271,6 +271,7 @@ const MATCHES: &[&str] = &[
     "tcp6,tcp_flags=+fin+rst",
     "actset_output=5",
     "actset_output=LOCAL",
+    "packet_type=(1,0x806)",
     "in_port=1,dl_vlan=10,dl_src=00:00:00:00:00:01,tcp,nw_src=1.1.1.1,nw_dst=2.2.2.2,tp_src=1,tp_dst=2",
     "reg0=1,reg1=2,reg2=3,reg3=4,reg4=5,reg5=6,reg6=7,reg7=8,reg8=9,reg9=10,reg10=11,reg11=12,\
      reg12=13,reg13=14,reg14=15,reg15=16",

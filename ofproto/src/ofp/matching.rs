@@ -2155,6 +2155,25 @@ impl Match {
     }
 }
 
+/// Splits at commas outside parentheses (`packet_type=(1,0x800)`).
+fn split_top_level(s: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let (mut depth, mut start) = (0i32, 0);
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth -= 1,
+            ',' if depth <= 0 => {
+                out.push(&s[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    out.push(&s[start..]);
+    out
+}
+
 impl FromStr for Match {
     type Err = MatchError;
 
@@ -2164,7 +2183,7 @@ impl FromStr for Match {
     /// twice fails with `DupField`.
     fn from_str(s: &str) -> Result<Match, MatchError> {
         let mut kv = Vec::new();
-        for tok in s.split(',') {
+        for tok in split_top_level(s) {
             let tok = tok.trim();
             if tok.is_empty() {
                 continue;
@@ -2205,5 +2224,313 @@ impl FromStr for Match {
         }
         m.check_prereqs()?;
         Ok(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Match {
+        s.parse().unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn oxm(m: &Match, v: Version) -> Vec<u8> {
+        let mut w = Writer::new();
+        m.encode_oxm(v, &mut w).unwrap_or_else(|e| panic!("{e}"));
+        w.into_vec()
+    }
+
+    #[test]
+    fn oxm_vlan_vid_and_pcp_become_one_tci() {
+        // OXM_OF_VLAN_VID(1005), OXM_OF_VLAN_PCP(3)
+        let b = [
+            0x80, 0x00, 0x0c, 0x02, 0x10, 0x05, 0x80, 0x00, 0x0e, 0x01, 0x03,
+        ];
+        let m = Match::decode_entries(&b).expect("decode");
+        assert_eq!(m.vlan_tci(), Some((0x7005, 0xffff)));
+        assert_eq!(m.to_string(), "dl_vlan=5,dl_vlan_pcp=3");
+        let mut w = Writer::new();
+        m.encode_entries(Encoding::Oxm(Version::Of13), &mut w)
+            .expect("encode");
+        assert_eq!(w.as_slice(), &b);
+        // PCP first is a missing prerequisite; VID twice a duplicate.
+        let pcp_first = [
+            0x80, 0x00, 0x0e, 0x01, 0x03, 0x80, 0x00, 0x0c, 0x02, 0x10, 0x05,
+        ];
+        assert_eq!(
+            Match::decode_entries(&pcp_first),
+            Err(MatchError::BadPrereq(Field::VlanPcp))
+        );
+        let twice = [
+            0x80, 0x00, 0x0c, 0x02, 0x10, 0x05, 0x80, 0x00, 0x0c, 0x02, 0x10, 0x05,
+        ];
+        assert_eq!(
+            Match::decode_entries(&twice),
+            Err(MatchError::DupField(Field::VlanVid))
+        );
+    }
+
+    #[test]
+    fn nw_tos_and_ip_dscp_are_one_field() {
+        let nxm = [
+            0x00, 0x00, 0x06, 0x02, 0x08, 0x00, 0x00, 0x00, 0x0a, 0x01, 0x10,
+        ];
+        let oxm = [
+            0x80, 0x00, 0x0a, 0x02, 0x08, 0x00, 0x80, 0x00, 0x10, 0x01, 0x04,
+        ];
+        let a = Match::decode_entries(&nxm).expect("nxm");
+        assert_eq!(Match::decode_entries(&oxm), Ok(a.clone()));
+        assert_eq!(a.get_int(Field::IpDscp), Some((4, 0xff)));
+        assert_eq!(a.to_string(), "ip,nw_tos=16");
+        assert_eq!(parse("ip,ip_dscp=4"), a);
+    }
+
+    #[test]
+    fn xregs_are_stored_as_regs() {
+        let mut m = Match::new();
+        m.insert(Field::Xreg1, Value::from(0x0000_0001_0000_0002u64), None)
+            .expect("xreg");
+        assert_eq!(m.reg(2), Some((1, u32::MAX)));
+        assert_eq!(m.reg(3), Some((2, u32::MAX)));
+        // Overlapping reg and xreg: duplicate, even through a zero mask.
+        let mut m2 = m.clone();
+        assert_eq!(
+            m2.insert(Field::Reg3, Value::from(0u32), Some(Value::from(0u32))),
+            Err(MatchError::DupField(Field::Reg3))
+        );
+        // OpenFlow 1.5 writes the pair as one packet register; 1.3 as two
+        // NXM registers.
+        let o15 = oxm(&m, Version::Of15);
+        assert_eq!(&o15[4..8], &[0x80, 0x01, 0x02, 0x08]);
+        assert_eq!(o15.len(), 16);
+        let o13 = oxm(&m, Version::Of13);
+        assert_eq!(&o13[4..8], &[0x00, 0x01, 0x04, 0x04]);
+        // A half-matched pair keeps its other half wildcarded.
+        let half = parse("reg1=5");
+        let o15 = oxm(&half, Version::Of15);
+        assert_eq!(
+            &o15[4..24],
+            &[0x80, 0x01, 0x01, 0x10, 0, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]
+        );
+        assert_eq!(Match::decode_oxm(&mut Reader::new(&o15)), Ok(half));
+    }
+
+    #[test]
+    fn narrow_masks_follow_ovs() {
+        let m = parse("ct_state=new|trk");
+        assert_eq!(m.ct_state(), Some((0x21, 0xff)));
+        assert_eq!(
+            m.get(Field::CtState).and_then(|e| e.mask.clone()),
+            Some(Value::from(0xffu32))
+        );
+        let m = parse("tcp,tcp_flags=0x012");
+        assert_eq!(m.get(Field::TcpFlags).map(|e| e.mask.is_none()), Some(true));
+        assert_eq!(m.to_string(), "tcp,tcp_flags=syn|ack");
+        let m = parse("ip,nw_frag=first");
+        assert_eq!(m.get(Field::IpFrag).map(|e| e.mask.is_none()), Some(true));
+        let m = parse("tun_flags=+oam");
+        assert_eq!(m.get_int(Field::TunFlags), Some((1, 1)));
+    }
+
+    #[test]
+    fn value_bits_outside_mask_and_bad_masks() {
+        let mut m = Match::new();
+        let r = m.insert(
+            Field::Ipv4Src,
+            Value::from(0x0a00_0001u32),
+            Some(Value::from(0xffff_ff00u32)),
+        );
+        assert_eq!(r, Err(MatchError::BadWildcards(Some(Field::Ipv4Src))));
+        let r = m.insert(Field::IpProto, Value::from(6u8), Some(Value::from(0x0fu8)));
+        assert_eq!(r, Err(MatchError::BadMask(Field::IpProto)));
+        let r = m.insert(Field::Ipv4Src, Value::from(1u16), None);
+        assert_eq!(r.map_err(|e| e.code()), Err(Some(BadMatchCode::BadLen)));
+        // A zero mask matches nothing and stores nothing.
+        m.insert(Field::Ipv4Src, Value::from(0u32), Some(Value::from(0u32)))
+            .expect("zero mask");
+        assert!(m.is_catchall());
+    }
+
+    #[test]
+    fn prerequisites() {
+        let ok = |s: &str| s.parse::<Match>().map(|_| ()).map_err(|e| e.code());
+        assert_eq!(ok("tcp,tp_dst=80"), Ok(()));
+        assert_eq!(ok("ip,tcp_flags=+syn"), Err(Some(BadMatchCode::BadPrereq)));
+        assert_eq!(ok("ct_state=+trk+est,ct_nw_proto=6"), Ok(()));
+        assert_eq!(ok("ct_state=+trk-inv,ct_nw_proto=6"), Ok(()));
+        assert_eq!(
+            ok("ct_state=+trk,ct_nw_proto=6"),
+            Err(Some(BadMatchCode::BadPrereq))
+        );
+        assert_eq!(ok("icmp6,icmp_type=135,nd_sll=00:00:00:00:00:01"), Ok(()));
+        assert_eq!(
+            ok("icmp6,icmp_type=136,nd_sll=00:00:00:00:00:01"),
+            Err(Some(BadMatchCode::BadPrereq))
+        );
+        assert_eq!(
+            ok("icmp6,icmp_type=136,icmp_code=1,nd_target=::1"),
+            Err(Some(BadMatchCode::BadPrereq))
+        );
+        assert_eq!(ok("mpls,mpls_label=5"), Ok(()));
+        assert_eq!(ok("in_port=1,in_phy_port=2"), Ok(()));
+        assert_eq!(ok("in_phy_port=2"), Err(Some(BadMatchCode::BadPrereq)));
+        assert_eq!(
+            ok("tcp,nw_frag=later,tp_dst=80"),
+            Err(Some(BadMatchCode::BadPrereq))
+        );
+        // tp_src means what the protocol says.
+        assert_eq!(
+            parse("udp,tp_src=53").get_int(Field::UdpSrc),
+            Some((53, 0xffff))
+        );
+        assert_eq!(
+            parse("icmp,tp_src=8").get_int(Field::Icmpv4Type),
+            Some((8, 0xff))
+        );
+        assert_eq!(
+            parse("icmp6,icmp_type=128").get_int(Field::Icmpv6Type),
+            Some((128, 0xff))
+        );
+        assert_eq!(
+            parse("arp,nw_dst=1.2.3.4").ipv4(Field::ArpTpa).map(|x| x.0),
+            Some(Ipv4Addr::new(1, 2, 3, 4))
+        );
+    }
+
+    #[test]
+    fn fields_ovs_lacks_round_trip() {
+        for s in [
+            "in_port=1,in_phy_port=2",
+            "ipv6,ipv6_exthdr=0x1/0x1ff",
+            "packet_type=(1,0x806)",
+            "tun_metadata0=0x0102",
+            "tun_metadata63=0x000102/0x00ffff",
+            "tun_metadata5=0x01020304050607080910111213141516171819",
+        ] {
+            let m = parse(s);
+            assert_eq!(m.to_string(), s);
+            let mut w = Writer::new();
+            m.encode_nxm(&mut w).expect("nxm");
+            assert_eq!(Match::decode_nxm(w.as_slice()), Ok(m.clone()), "{s}");
+            for v in [Version::Of13, Version::Of15] {
+                assert_eq!(
+                    Match::decode_oxm(&mut Reader::new(&oxm(&m, v))),
+                    Ok(m.clone()),
+                    "{s}"
+                );
+            }
+        }
+        assert_eq!(
+            parse("tun_metadata5=0x01020304050607080910111213141516171819").entries()[0]
+                .value
+                .len(),
+            19
+        );
+    }
+
+    #[test]
+    fn in_port_widths() {
+        let m = parse("in_port=LOCAL");
+        assert_eq!(m.in_port(), Some(0xffff_fffe));
+        let mut w = Writer::new();
+        m.encode_nxm(&mut w).expect("nxm");
+        assert_eq!(w.as_slice(), &[0, 0, 0, 2, 0xff, 0xfe]);
+        assert_eq!(
+            &oxm(&m, Version::Of13)[4..12],
+            &[0x80, 0, 0, 4, 0xff, 0xff, 0xff, 0xfe]
+        );
+        assert_eq!(Match::decode_nxm(w.as_slice()), Ok(m));
+        assert_eq!(port_to_u16(0x1_0000), None);
+        assert_eq!(port_from_u16(0xff00), 0xffff_ff00);
+        assert_eq!(parse("in_port=65280").to_string(), "in_port=65280");
+    }
+
+    #[test]
+    fn ipv6_text_like_inet_ntop() {
+        for (s, want) in [
+            ("::", "::"),
+            ("::1", "::1"),
+            ("1::", "1::"),
+            ("::ffff:1.2.3.4", "::ffff:1.2.3.4"),
+            ("::1.2.3.4", "::1.2.3.4"),
+            ("2001:db8::1", "2001:db8::1"),
+            ("1:0:0:1:0:0:0:1", "1:0:0:1::1"),
+            ("1:0:1:0:1:0:1:0", "1:0:1:0:1:0:1:0"),
+            ("1:0:0:2:0:0:3:4", "1::2:0:0:3:4"),
+            ("fe80::1:2", "fe80::1:2"),
+        ] {
+            let a = u128::from(Ipv6Addr::from_str(s).expect("addr"));
+            assert_eq!(fmt_ipv6(a), want, "{s}");
+        }
+        assert_eq!(
+            fmt_ipv6_masked(0x2001_0db8 << 96, u128::MAX << 96),
+            "2001:db8::/32"
+        );
+    }
+
+    #[test]
+    fn helpers_and_errors() {
+        let mut m = Match::new();
+        m.set_eth_type(0x0800).expect("eth");
+        m.set_ip_proto(17).expect("proto");
+        m.set_ipv4(
+            Field::Ipv4Dst,
+            Ipv4Addr::new(10, 0, 0, 0),
+            Some(Ipv4Addr::new(255, 0, 0, 0)),
+        )
+        .expect("ip");
+        m.set_u16(Field::UdpDst, 53, None).expect("udp");
+        m.set_mac(
+            Field::EthSrc,
+            [0, 1, 2, 3, 4, 5],
+            Some([0xff, 0xff, 0xff, 0, 0, 0]),
+        )
+        .expect("mac");
+        m.set_reg(2, 7, None).expect("reg");
+        m.set_metadata(1, Some(0xf)).expect("metadata");
+        m.set_tun_id(9, None).expect("tun_id");
+        m.set_ct_state(CS_TRACKED | CS_ESTABLISHED, CS_TRACKED | CS_ESTABLISHED)
+            .expect("ct");
+        m.set_in_port(3).expect("port");
+        m.set_ipv6(Field::TunIpv6Dst, Ipv6Addr::LOCALHOST, None)
+            .expect("v6");
+        assert_eq!(m.check_prereqs(), Ok(()));
+        assert_eq!(
+            m.to_string(),
+            "ct_state=+est+trk,udp,reg2=0x7,tun_id=0x9,tun_ipv6_dst=::1,metadata=0x1/0xf,in_port=3,\
+             dl_src=00:01:02:00:00:00/ff:ff:ff:00:00:00,nw_dst=10.0.0.0/8,tp_dst=53"
+        );
+        assert_eq!(parse(&m.to_string()), m);
+        assert_eq!(
+            m.mac(Field::EthSrc),
+            Some(([0, 1, 2, 0, 0, 0], [0xff, 0xff, 0xff, 0, 0, 0]))
+        );
+        assert_eq!(m.metadata(), Some((1, 0xf)));
+        assert_eq!(m.tun_id(), Some((9, u64::MAX)));
+        m.remove(Field::UdpDst);
+        assert_eq!(m.get(Field::UdpDst), None);
+        assert!(m.set_reg(16, 1, None).is_err());
+        assert_eq!(MatchError::DupCookie.code(), Some(BadMatchCode::DupField));
+        assert_eq!(syntax("x").code(), None);
+        assert_eq!(BadMatchCode::DupField.code(), 10);
+        assert_eq!(BadMatchCode::BadPrereq.name(), "OFPBMC_BAD_PREREQ");
+    }
+
+    #[test]
+    fn of10_wildcards_and_vlan_none() {
+        let m = parse("dl_vlan=0xffff");
+        assert_eq!(m.vlan_tci(), Some((0, 0xffff)));
+        let mut w = Writer::new();
+        m.encode_of10(&mut w).expect("of10");
+        let b = w.into_vec();
+        assert_eq!(&b[0..4], &[0x00, 0x38, 0x20, 0xfd]);
+        assert_eq!(&b[18..20], &[0xff, 0xff]);
+        assert_eq!(Match::decode_of10(&mut Reader::new(&b)), Ok(m));
+        // Inapplicable fields are ignored, as OpenFlow 1.0 says.
+        let mut b = [0u8; 40];
+        b[0..4].copy_from_slice(&(OFPFW10_ALL & !OFPFW10_TP_DST & !OFPFW10_NW_TOS).to_be_bytes());
+        b[38] = 80;
+        assert_eq!(Match::decode_of10(&mut Reader::new(&b)), Ok(Match::new()));
     }
 }
