@@ -14,7 +14,8 @@
 //! (a set_field of `vlan_vid` is not one of `vlan_tci`). A match stores one
 //! canonical form of each; see [`super::matching`]. `in_port` is one field
 //! with a 32-bit (OpenFlow 1.1+) value space even though NXM carries it in 16
-//! bits; [`Header::len`] gives each header's own width.
+//! bits; [`Header::len`] gives each header's own width. `xregN`/`xxregN`
+//! are 64- and 128-bit views of the 32-bit `regN`, which a match stores.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -565,6 +566,18 @@ impl Field {
             }
         }
         Some(best)
+    }
+
+    /// The first version whose standard OXM classes (0x8000, 0x8001)
+    /// carry this field; `None` if it travels only as NXM or experimenter
+    /// OXM (`tcp_flags` before 1.5 is ONF's; `reg0` is Nicira's).
+    pub fn oxm_native_since(self) -> Option<Version> {
+        self.info()
+            .headers
+            .iter()
+            .filter(|h| h.class == class::OPENFLOW_BASIC || h.class == class::PACKET_REGS)
+            .filter_map(|h| h.since)
+            .min()
     }
 
     /// `regN` for N in 0..16.

@@ -107,6 +107,9 @@ pub enum MatchError {
     /// The NXM cookie pseudo-field appears twice.
     #[error("duplicate NXM cookie")]
     DupCookie,
+    /// OXM was asked for in a version without it (OpenFlow 1.0).
+    #[error("{0:?} has no OXM matches")]
+    NoOxm(Version),
     /// The match cannot be written in the requested encoding.
     #[error("{field} cannot be expressed in {encoding}")]
     Unrepresentable {
@@ -131,7 +134,9 @@ impl MatchError {
             MatchError::BadMask(_) => BadMatchCode::BadMask,
             MatchError::BadPrereq(_) => BadMatchCode::BadPrereq,
             MatchError::DupField(_) | MatchError::DupCookie => BadMatchCode::DupField,
-            MatchError::Unrepresentable { .. } | MatchError::Syntax(_) => return None,
+            MatchError::Unrepresentable { .. } | MatchError::NoOxm(_) | MatchError::Syntax(_) => {
+                return None
+            }
         })
     }
 }
@@ -726,6 +731,26 @@ impl Match {
         decode_tlvs(b, true)
     }
 
+    /// Takes an `nx_match` of `match_len` bytes and its padding to 8 from
+    /// `r`, as a message body holds it (OVS's `nx_pull_match`); the cookie
+    /// pseudo-field is accepted when `allow_cookie`.
+    pub fn pull_nxm(
+        r: &mut Reader<'_>,
+        match_len: usize,
+        allow_cookie: bool,
+    ) -> Result<(Match, Option<NxmCookie>), MatchError> {
+        let padded = match_len.div_ceil(8) * 8;
+        if padded > r.remaining() {
+            return Err(MatchError::BadLen("nx_match longer than the message"));
+        }
+        let b = r
+            .bytes(match_len)
+            .map_err(|_| MatchError::BadLen("nx_match truncated"))?;
+        r.skip(padded - match_len)
+            .map_err(|_| MatchError::BadLen("nx_match padding truncated"))?;
+        decode_tlvs(b, allow_cookie)
+    }
+
     /// Appends this match as an `nx_match` and returns its length before
     /// padding (`match_len`); the caller pads to 8.
     pub fn encode_nxm(&self, w: &mut Writer) -> Result<usize, MatchError> {
@@ -794,10 +819,7 @@ impl Match {
     /// padded to a multiple of 8.
     pub fn encode_oxm(&self, version: Version, w: &mut Writer) -> Result<(), MatchError> {
         if version == Version::Of10 {
-            return Err(MatchError::Unrepresentable {
-                field: Field::InPort,
-                encoding: "OpenFlow 1.0 OXM",
-            });
+            return Err(MatchError::NoOxm(version));
         }
         let start = w.mark();
         w.u16(1).u16(0);
@@ -2515,6 +2537,23 @@ mod tests {
         assert_eq!(syntax("x").code(), None);
         assert_eq!(BadMatchCode::DupField.code(), 10);
         assert_eq!(BadMatchCode::BadPrereq.name(), "OFPBMC_BAD_PREREQ");
+    }
+
+    #[test]
+    fn pull_nxm_takes_the_padding() {
+        let b = [0, 0, 0, 2, 0, 1, 0, 0, 9];
+        let mut r = Reader::new(&b);
+        let (m, c) = Match::pull_nxm(&mut r, 6, false).expect("pull");
+        assert_eq!((m.in_port(), c, r.remaining()), (Some(1), None, 1));
+        let mut r = Reader::new(&b[..7]);
+        assert_eq!(
+            Match::pull_nxm(&mut r, 6, false).map_err(|e| e.code()),
+            Err(Some(BadMatchCode::BadLen))
+        );
+        assert_eq!(
+            Match::new().encode_oxm(Version::Of10, &mut Writer::new()),
+            Err(MatchError::NoOxm(Version::Of10))
+        );
     }
 
     #[test]
