@@ -921,3 +921,19 @@ fn nxm_header_choice_per_encoding() {
         Some("NXM_NX_TCP_FLAGS")
     );
 }
+
+#[test]
+fn no_tag_matches_ovs_in_every_encoding() {
+    // OVS writes "no VLAN" as OFPVID_NONE in OXM, dropping the moot PCP
+    // bits of vlan_tci=0x0000; NXM keeps them.
+    let m: Match = "dl_vlan=0xffff".parse().expect("parse");
+    let o = oracle("dl_vlan=0xffff");
+    assert_eq!(m.to_string(), o.text);
+    assert_eq!(Some(encode_nxm_padded(&m)), o.nxm);
+    assert_eq!(Some(encode_oxm(&m, Version::Of13)), o.oxm13);
+    assert_eq!(Some(encode_oxm(&m, Version::Of15)), o.oxm15);
+    let mut w = Writer::new();
+    m.encode_of10(&mut w).expect("of10");
+    let out = ofctl(&["parse-ofp10-match"], Some(&hex(w.as_slice())));
+    assert_eq!(out.lines().next(), Some("vlan_tci=0x0000"));
+}

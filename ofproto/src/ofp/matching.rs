@@ -891,8 +891,12 @@ impl Match {
                         let mask = (vid_mask != 0x1fff).then(|| Value::from(vid_mask));
                         out.push((Field::VlanVid, Value::from(vid), mask));
                     }
-                    // OXM can only say "this PCP, on a tagged packet".
-                    if pcp_mask != 0 {
+                    // "No tag" makes the PCP bits moot: OXM says just
+                    // OFPVID_NONE, as OVS does (so 0x0000/0xffff comes back
+                    // as 0x0000/0x1fff). Otherwise OXM can only say "this
+                    // PCP, on a tagged packet".
+                    let no_tag = m & VLAN_CFI != 0 && vid & VLAN_CFI == 0;
+                    if pcp_mask != 0 && !no_tag {
                         if pcp_mask != 0xe000 || vid & VLAN_CFI == 0 || m & VLAN_CFI == 0 {
                             return Err(unrep(Field::VlanPcp));
                         }
@@ -2537,6 +2541,16 @@ mod tests {
         assert_eq!(syntax("x").code(), None);
         assert_eq!(BadMatchCode::DupField.code(), 10);
         assert_eq!(BadMatchCode::BadPrereq.name(), "OFPBMC_BAD_PREREQ");
+    }
+
+    #[test]
+    fn no_tag_in_oxm() {
+        let m = parse("dl_vlan=0xffff");
+        assert_eq!(m.to_string(), "vlan_tci=0x0000");
+        let b = oxm(&m, Version::Of13);
+        assert_eq!(&b[..10], &[0, 1, 0, 10, 0x80, 0, 0x0c, 2, 0, 0]);
+        let back = Match::decode_oxm(&mut Reader::new(&b)).expect("decode");
+        assert_eq!(back.vlan_tci(), Some((0, 0x1fff)));
     }
 
     #[test]
