@@ -55,7 +55,8 @@ pub fn put_props(w: &mut Writer, props: &[Property]) {
 
 /// Reads a NUL-padded string field of `n` bytes: the bytes before the first
 /// NUL, at most `n - 1` of them (the last byte is always a terminator, as
-/// Open vSwitch reads it), decoded lossily as UTF-8.
+/// Open vSwitch reads it), decoded as UTF-8. Invalid UTF-8 is replaced
+/// (U+FFFD), so such a name does not survive a round trip byte for byte.
 pub fn get_str(r: &mut Reader<'_>, n: usize) -> Result<String, OfpError> {
     let b = r.bytes(n)?;
     let b = &b[..n.saturating_sub(1)];
@@ -63,11 +64,14 @@ pub fn get_str(r: &mut Reader<'_>, n: usize) -> Result<String, OfpError> {
     Ok(String::from_utf8_lossy(&b[..end]).into_owned())
 }
 
-/// Writes `s` into an `n`-byte NUL-padded field, cut to `n - 1` bytes.
+/// Writes `s` into an `n`-byte NUL-padded field, cut to at most `n - 1`
+/// bytes at a character boundary (so that the field stays valid UTF-8).
 pub fn put_str(w: &mut Writer, s: &str, n: usize) {
-    let b = s.as_bytes();
-    let take = b.len().min(n.saturating_sub(1));
-    w.bytes(&b[..take]).zeros(n - take);
+    let mut take = s.len().min(n.saturating_sub(1));
+    while !s.is_char_boundary(take) {
+        take -= 1;
+    }
+    w.bytes(&s.as_bytes()[..take]).zeros(n - take);
 }
 
 #[cfg(test)]
@@ -102,6 +106,9 @@ mod tests {
         let mut w = Writer::new();
         put_str(&mut w, "abcdefgh", 4);
         assert_eq!(w.as_slice(), b"abc\0");
+        let mut w = Writer::new();
+        put_str(&mut w, "ab\u{e9}", 4);
+        assert_eq!(w.as_slice(), b"ab\0\0");
         assert_eq!(get_str(&mut Reader::new(b"abcd"), 4), Ok("abc".to_string()));
         assert_eq!(get_str(&mut Reader::new(b"a\0cd"), 4), Ok("a".to_string()));
     }
