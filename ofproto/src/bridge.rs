@@ -14,6 +14,16 @@ use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use oxvs_datapath::flow_key::{FlowKey, VLAN_PRESENT};
+use parking_lot::RwLock;
+
+use crate::flow::{get as flow_get, put, FlowWords, FLOW_WORDS};
+use crate::ofp::action::Action as OfAction;
+use crate::ofp::field::Field;
+use crate::table::{
+    FlowFlags, FlowModCommand, FlowModError, FlowModResult, FlowModSpec, FlowTables, RemovedReason,
+    TableRule,
+};
+use crate::xlate::{OfActions, PortMap, Xlate};
 use oxvs_datapath::upcall::{MegaflowSpec, Upcall, UpcallHandler, UpcallKind, UpcallReply};
 use oxvs_datapath::{Action, Datapath};
 use parking_lot::Mutex;
@@ -142,7 +152,9 @@ pub struct Bridge {
     ports: ArcSwap<Ports>,
     ports_writer: Mutex<()>,
     macs: Mutex<MacTable>,
-    /// Bumped whenever forwarding may have changed (ports, MAC moves).
+    tables: RwLock<FlowTables<OfActions>>,
+    /// Bumped whenever forwarding may have changed (ports, MAC moves, flow
+    /// tables).
     generation: AtomicU64,
     revalidated: AtomicU64,
     /// When the last full re-translation ran (bridge clock).
@@ -168,6 +180,7 @@ impl Bridge {
             macs: Mutex::new(MacTable {
                 entries: HashMap::new(),
             }),
+            tables: RwLock::new(default_tables()),
             generation: AtomicU64::new(1),
             revalidated: AtomicU64::new(0),
             last_full_ms: AtomicU64::new(0),
@@ -267,37 +280,78 @@ impl Bridge {
         v
     }
 
-    /// Translates a packet with datapath key `key` through the pipeline:
-    /// the megaflow mask (every key bit consulted) and datapath actions.
-    /// With `learn` set, the source MAC is learned (upcalls do; the
+    /// Translates a packet with datapath key `key` through the OpenFlow
+    /// tables: the megaflow mask (every key bit consulted) and datapath
+    /// actions. With `learn` set, NORMAL learns source MACs (upcalls do; the
     /// revalidator's re-translations do not).
     pub fn xlate(&self, key: &FlowKey, learn: bool, now: u64) -> (FlowKey, Vec<Action>) {
-        let mut mask = FlowKey::ZERO;
-        mask.set_in_port(u32::MAX);
-        mask.set_recirc_id(u32::MAX);
         let ports = self.ports.load();
-        let Some(in_port) = ports
-            .dp_to_ofp
-            .get(&key.in_port())
-            .and_then(|o| ports.by_ofp.get(o))
-        else {
-            return (mask, Vec::new());
+        let view = PortView {
+            ports: &ports,
+            bridge: self,
+            learn,
+            now,
         };
-        // NORMAL looks at the VLAN and both MACs.
-        mask.set_vlan_tci(VLAN_PRESENT | 0x0fff);
-        let tci = key.vlan_tci();
+        let tables = self.tables.read();
+        let t = Xlate::run(&tables, &view, key);
+        (t.mask, t.actions)
+    }
+
+    /// Applies a flow_mod. Forwarding may change: the next revalidation
+    /// re-translates every megaflow.
+    pub fn flow_mod(
+        &self,
+        fm: &FlowModSpec<OfActions>,
+    ) -> Result<FlowModResult<OfActions>, FlowModError> {
+        let r = self.tables.write().apply(fm, self.now_ms());
+        self.generation.fetch_add(1, Ordering::Release);
+        r
+    }
+
+    /// Read access to the flow tables (dumps, stats).
+    pub fn tables(&self) -> parking_lot::RwLockReadGuard<'_, FlowTables<OfActions>> {
+        self.tables.read()
+    }
+
+    /// Removes flows whose timeouts passed, returning them with the reason.
+    pub fn expire_flows(&self) -> Vec<(TableRule<OfActions>, RemovedReason)> {
+        let gone = self.tables.write().expire(self.now_ms());
+        if !gone.is_empty() {
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+        gone
+    }
+
+    /// NORMAL: the output ports for a frame of `flow`, each with the VLAN tag
+    /// it must carry there.
+    fn normal(
+        &self,
+        ports: &Ports,
+        flow: &FlowWords,
+        wc: &mut FlowWords,
+        learn: bool,
+        now: u64,
+    ) -> Vec<(u32, Option<u16>)> {
+        let get = |f: Field| flow_get(flow, f).unwrap_or(0);
+        let in_ofp = get(Field::InPort) as u32;
+        let Some(in_port) = ports.by_ofp.get(&in_ofp) else {
+            return Vec::new();
+        };
+        let _ = put(wc, Field::VlanTci, (VLAN_PRESENT | 0x0fff) as u128);
+        let tci = get(Field::VlanTci) as u16;
         let vid = if tci & VLAN_PRESENT != 0 {
             tci & 0x0fff
         } else {
             0
         };
         let Some(vlan) = in_port.input_vlan(vid) else {
-            return (mask, Vec::new());
+            return Vec::new();
         };
-        mask.set_eth_src(u64::MAX);
-        mask.set_eth_dst(u64::MAX);
-        let (src, dst) = (key.eth_src(), key.eth_dst());
-        if learn && !is_multicast(src) && self.macs.lock().learn(src, vlan, in_port.ofp_port, now) {
+        let _ = put(wc, Field::EthSrc, u128::MAX);
+        let _ = put(wc, Field::EthDst, u128::MAX);
+        let src = get(Field::EthSrc) as u64;
+        let dst = get(Field::EthDst) as u64;
+        if learn && !is_multicast(src) && self.macs.lock().learn(src, vlan, in_ofp, now) {
             self.generation.fetch_add(1, Ordering::Release);
         }
         let known = if is_multicast(dst) {
@@ -306,43 +360,23 @@ impl Bridge {
             self.macs.lock().lookup(dst, vlan, now)
         };
         let outs: Vec<&BridgePort> = match known {
-            Some(p) if p == in_port.ofp_port => Vec::new(),
+            Some(p) if p == in_ofp => Vec::new(),
             Some(p) => ports.by_ofp.get(&p).into_iter().collect(),
-            None => {
-                let mut v: Vec<&BridgePort> = ports
-                    .by_ofp
-                    .values()
-                    .filter(|p| p.ofp_port != in_port.ofp_port)
-                    .collect();
-                v.sort_by_key(|p| p.ofp_port);
-                v
-            }
+            None => ports
+                .by_ofp
+                .values()
+                .filter(|p| p.ofp_port != in_ofp)
+                .collect(),
         };
-        // Emit outputs grouped by the tag they need, changing the frame's
-        // tag state as few times as possible.
-        let mut actions = Vec::new();
-        let mut current: Option<u16> = (vid != 0).then_some(vid);
-        let mut wanted: Vec<(Option<u16>, u32)> = outs
+        let current = (vid != 0).then_some(vid);
+        let mut v: Vec<(u32, Option<u16>)> = outs
             .iter()
-            .filter_map(|p| p.output_tag(vlan).map(|t| (t, p.dp_port)))
+            .filter_map(|p| p.output_tag(vlan).map(|t| (p.ofp_port, t)))
             .collect();
-        wanted.sort_by_key(|(t, _)| *t != current);
-        for (tag, dp_port) in wanted {
-            if tag != current {
-                if current.is_some() {
-                    actions.push(Action::PopVlan);
-                }
-                if let Some(v) = tag {
-                    actions.push(Action::PushVlan {
-                        tpid: 0x8100,
-                        tci: v,
-                    });
-                }
-                current = tag;
-            }
-            actions.push(Action::Output(dp_port));
-        }
-        (mask, actions)
+        // Outputs that need the frame as it is first, then per tag, so the
+        // datapath actions change the tag as few times as possible.
+        v.sort_by_key(|(p, t)| (*t != current, *t, *p));
+        v
     }
 
     /// Brings this bridge's megaflows up to date. First, sources whose
@@ -390,6 +424,63 @@ impl Bridge {
     pub fn flush_macs(&self) {
         self.macs.lock().entries.clear();
         self.generation.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// A new bridge's tables: Open vSwitch's `priority=0 actions=NORMAL` in
+/// table 0, which makes a bridge without a controller a learning switch.
+fn default_tables() -> FlowTables<OfActions> {
+    let mut t = FlowTables::new();
+    let spec = FlowModSpec {
+        command: FlowModCommand::Add,
+        table_id: 0,
+        priority: 0,
+        matched: crate::ofp::matching::Match::new(),
+        key: [0u64; FLOW_WORDS],
+        mask: [0u64; FLOW_WORDS],
+        cookie: 0,
+        cookie_mask: 0,
+        out_port: None,
+        out_group: None,
+        idle_timeout: 0,
+        hard_timeout: 0,
+        importance: 0,
+        flags: FlowFlags::default(),
+        actions: Arc::new(OfActions(vec![OfAction::output(
+            crate::ofp::action::port::NORMAL,
+        )])),
+    };
+    // Adding to an empty table cannot fail.
+    let _ = t.apply(&spec, 0);
+    t
+}
+
+/// The bridge's ports as xlate sees them during one translation.
+struct PortView<'a> {
+    ports: &'a Ports,
+    bridge: &'a Bridge,
+    learn: bool,
+    now: u64,
+}
+
+impl PortMap for PortView<'_> {
+    fn ofp_port(&self, dp_port: u32) -> Option<u32> {
+        self.ports.dp_to_ofp.get(&dp_port).copied()
+    }
+
+    fn dp_port(&self, ofp_port: u32) -> Option<u32> {
+        self.ports.by_ofp.get(&ofp_port).map(|p| p.dp_port)
+    }
+
+    fn all_ports(&self) -> Vec<u32> {
+        let mut v: Vec<u32> = self.ports.by_ofp.keys().copied().collect();
+        v.sort();
+        v
+    }
+
+    fn normal(&self, flow: &FlowWords, wc: &mut FlowWords) -> Vec<(u32, Option<u16>)> {
+        self.bridge
+            .normal(self.ports, flow, wc, self.learn, self.now)
     }
 }
 

@@ -5,6 +5,7 @@ pub mod bridge;
 pub mod classifier;
 pub mod flow;
 pub mod table;
+pub mod xlate;
 pub mod ofconn;
 pub mod ofp;
 pub mod server;

@@ -13,10 +13,12 @@
 //! - [`error`]: `OfpError` and its (type, code) for each version.
 //! - [`message`]: every message.
 
+pub mod action;
 pub mod codec;
 pub mod error;
 pub mod message;
 pub mod field;
+pub mod instruction;
 pub mod matching;
 
 /// An OpenFlow protocol version this switch speaks.

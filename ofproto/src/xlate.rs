@@ -1,0 +1,566 @@
+//! xlate: runs a packet's flow through a bridge's OpenFlow tables and
+//! produces the datapath actions and the megaflow mask.
+//!
+//! Two flows are tracked, as in Open vSwitch: `flow`, the pipeline's view
+//! (set-field changes it at once), and `base`, what the packet looks like
+//! after the datapath actions emitted so far. Before anything leaves the
+//! bridge, [`Xlate::commit`] emits the set/push/pop actions that turn `base`
+//! into `flow`. Every bit the pipeline reads (classifier lookups, NORMAL,
+//! dec_ttl, commit's protocol checks) goes into `wc`, whose datapath part is
+//! the megaflow mask.
+
+use oxvs_datapath::action::{EthernetSet, Ipv4Set, Ipv6Set, L4PortsSet, SetHeader};
+use oxvs_datapath::flow_key::{mac_to_bytes, FlowKey, VLAN_PRESENT};
+use oxvs_datapath::Action as DpAction;
+
+use crate::flow::{from_key, get, key_part, put, FlowWords, FLOW_WORDS};
+use crate::ofp::action::{port, Action, SubField};
+use crate::ofp::field::Field;
+use crate::table::{ActionSet, FlowTables};
+
+/// Nested resubmits and gotos past which a translation stops (OVS: 64).
+const MAX_DEPTH: usize = 64;
+
+/// An OpenFlow action list as a flow entry holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OfActions(pub Vec<Action>);
+
+impl ActionSet for OfActions {
+    fn outputs_to(&self, p: u32) -> bool {
+        fn walk(acts: &[Action], p: u32) -> bool {
+            acts.iter().any(|a| match a {
+                Action::Output { port, .. } | Action::OutputTrunc { port, .. } => *port == p,
+                Action::Enqueue { port, .. } => *port == p,
+                Action::WriteActions(v) | Action::Clone(v) => walk(v, p),
+                _ => false,
+            })
+        }
+        walk(&self.0, p)
+    }
+
+    fn uses_group(&self, g: u32) -> bool {
+        fn walk(acts: &[Action], g: u32) -> bool {
+            acts.iter().any(|a| match a {
+                Action::Group(x) => *x == g,
+                Action::WriteActions(v) | Action::Clone(v) => walk(v, g),
+                _ => false,
+            })
+        }
+        walk(&self.0, g)
+    }
+}
+
+/// What xlate needs from the bridge besides the tables.
+pub trait PortMap {
+    /// The OpenFlow port of a datapath port.
+    fn ofp_port(&self, dp_port: u32) -> Option<u32>;
+    /// The datapath port of an OpenFlow port.
+    fn dp_port(&self, ofp_port: u32) -> Option<u32>;
+    /// Every OpenFlow port of the bridge (for flood/all), sorted.
+    fn all_ports(&self) -> Vec<u32>;
+    /// The NORMAL action: outputs (OpenFlow ports, with the VLAN tag each
+    /// needs: None untagged) for a frame of this flow; reads and marks the
+    /// fields it consults in `wc`.
+    fn normal(&self, flow: &FlowWords, wc: &mut FlowWords) -> Vec<(u32, Option<u16>)>;
+}
+
+/// The result of a translation.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Translation {
+    pub mask: FlowKey,
+    pub actions: Vec<DpAction>,
+}
+
+pub struct Xlate<'a, A: PortMap> {
+    tables: &'a FlowTables<OfActions>,
+    ports: &'a A,
+    flow: FlowWords,
+    base: FlowKey,
+    wc: FlowWords,
+    in_dp_port: u32,
+    out: Vec<DpAction>,
+    action_set: Vec<Action>,
+    depth: usize,
+    exit: bool,
+}
+
+fn mark(wc: &mut FlowWords, f: Field) {
+    let _ = put(wc, f, u128::MAX);
+}
+
+fn getf(flow: &FlowWords, f: Field) -> u128 {
+    get(flow, f).unwrap_or(0)
+}
+
+impl<'a, A: PortMap> Xlate<'a, A> {
+    /// Translates a packet with datapath key `key` entering the pipeline.
+    pub fn run(tables: &'a FlowTables<OfActions>, ports: &'a A, key: &FlowKey) -> Translation {
+        let mut x = Xlate {
+            tables,
+            ports,
+            flow: from_key(key),
+            base: *key,
+            wc: [0u64; FLOW_WORDS],
+            in_dp_port: key.in_port(),
+            out: Vec::new(),
+            action_set: Vec::new(),
+            depth: 0,
+            exit: false,
+        };
+        let mut mask = FlowKey::ZERO;
+        mask.set_in_port(u32::MAX);
+        mask.set_recirc_id(u32::MAX);
+        match ports.ofp_port(key.in_port()) {
+            Some(p) => {
+                let _ = put(&mut x.flow, Field::InPort, p as u128);
+                x.table(0);
+                if !x.exit {
+                    let set = std::mem::take(&mut x.action_set);
+                    x.actions(&sort_action_set(set), 0);
+                }
+            }
+            None => {
+                return Translation {
+                    mask,
+                    actions: Vec::new(),
+                }
+            }
+        }
+        let wc = key_part(&x.wc);
+        for i in 0..wc.words.len() {
+            mask.words[i] |= wc.words[i];
+        }
+        Translation {
+            mask,
+            actions: x.out,
+        }
+    }
+
+    /// Looks `flow` up in table `t` and runs the winning rule's actions.
+    fn table(&mut self, t: u8) {
+        if self.depth >= MAX_DEPTH || self.exit {
+            return;
+        }
+        self.depth += 1;
+        let rule = self.tables.lookup(t, &self.flow, &mut self.wc).cloned();
+        if let Some(r) = rule {
+            let acts = r.value.actions.load_full();
+            self.actions(&acts.0, t);
+        }
+        // A miss drops (OpenFlow 1.3+ default; the table-miss flow, when a
+        // controller installs one, is a rule like any other).
+        self.depth -= 1;
+    }
+
+    fn actions(&mut self, acts: &[Action], table: u8) {
+        let mut goto = None;
+        for a in acts {
+            if self.exit {
+                return;
+            }
+            match a {
+                Action::Output { port, .. } => self.output(*port),
+                Action::OutputTrunc { port, max_len } => {
+                    self.commit();
+                    self.out.push(DpAction::Trunc(*max_len));
+                    self.output(*port);
+                }
+                Action::OutputReg { src, .. } => {
+                    let p = self.read_subfield(src);
+                    self.output(p as u32);
+                }
+                Action::Enqueue { port, .. } => self.output(*port),
+                Action::SetField(sf) => {
+                    let v = sf.value.to_u128().unwrap_or(0);
+                    let m = sf.mask.to_u128().unwrap_or(u128::MAX);
+                    self.set_masked(sf.field, v, m);
+                }
+                Action::RegMove { src, dst, .. } => {
+                    let v = self.read_subfield(src);
+                    self.write_subfield(dst, v);
+                }
+                Action::SetTunnel { id, .. } => {
+                    self.set_masked(Field::TunnelId, *id as u128, u128::MAX)
+                }
+                Action::PushVlan(_) => {
+                    // A new tag copies the old one's VID/PCP, or is 0.
+                    mark(&mut self.wc, Field::VlanTci);
+                    let tci = getf(&self.flow, Field::VlanTci) as u16;
+                    let _ = put(&mut self.flow, Field::VlanTci, (tci | VLAN_PRESENT) as u128);
+                }
+                Action::PopVlan { .. } => {
+                    // Whether a tag was there decides what commit emits.
+                    mark(&mut self.wc, Field::VlanTci);
+                    let _ = put(&mut self.flow, Field::VlanTci, 0);
+                }
+                Action::SetVlanVid {
+                    vid,
+                    push_vlan_if_needed,
+                    ..
+                } => {
+                    mark(&mut self.wc, Field::VlanTci);
+                    let tci = getf(&self.flow, Field::VlanTci) as u16;
+                    if tci & VLAN_PRESENT != 0 || *push_vlan_if_needed {
+                        let new = (tci & 0xe000) | VLAN_PRESENT | (vid & 0x0fff);
+                        let _ = put(&mut self.flow, Field::VlanTci, new as u128);
+                    }
+                }
+                Action::SetVlanPcp {
+                    pcp,
+                    push_vlan_if_needed,
+                    ..
+                } => {
+                    mark(&mut self.wc, Field::VlanTci);
+                    let tci = getf(&self.flow, Field::VlanTci) as u16;
+                    if tci & VLAN_PRESENT != 0 || *push_vlan_if_needed {
+                        let new = (tci & 0x0fff) | VLAN_PRESENT | ((*pcp as u16 & 7) << 13);
+                        let _ = put(&mut self.flow, Field::VlanTci, new as u128);
+                    }
+                }
+                Action::DecTtl { .. } => {
+                    mark(&mut self.wc, Field::EthType);
+                    mark(&mut self.wc, Field::NwTtl);
+                    let et = getf(&self.flow, Field::EthType);
+                    if et != 0x0800 && et != 0x86dd {
+                        continue;
+                    }
+                    let ttl = getf(&self.flow, Field::NwTtl);
+                    if ttl <= 1 {
+                        // Expired: the packet stops here (no packet-in yet).
+                        self.exit = true;
+                        return;
+                    }
+                    let _ = put(&mut self.flow, Field::NwTtl, ttl - 1);
+                }
+                Action::Resubmit {
+                    in_port, table: t, ..
+                } => {
+                    let saved = getf(&self.flow, Field::InPort);
+                    if *in_port != port::IN_PORT {
+                        let _ = put(&mut self.flow, Field::InPort, *in_port as u128);
+                    }
+                    self.table(t.unwrap_or(table));
+                    let _ = put(&mut self.flow, Field::InPort, saved);
+                }
+                Action::Clone(inner) => {
+                    let (flow, base, set) = (self.flow, self.base, self.action_set.clone());
+                    self.actions(inner, table);
+                    self.flow = flow;
+                    self.base = base;
+                    self.action_set = set;
+                    self.exit = false;
+                    // Undo the clone's header changes on the real packet.
+                    self.force_commit_from(base);
+                }
+                Action::WriteMetadata { value, mask } => {
+                    let cur = getf(&self.flow, Field::Metadata) as u64;
+                    let new = (cur & !mask) | (value & mask);
+                    let _ = put(&mut self.flow, Field::Metadata, new as u128);
+                }
+                Action::ClearActions => self.action_set.clear(),
+                Action::WriteActions(v) => self.action_set.extend(v.iter().cloned()),
+                Action::GotoTable(t) => goto = Some(*t),
+                Action::Exit => {
+                    self.exit = true;
+                    return;
+                }
+                Action::Note(_) | Action::Meter(_) | Action::SetQueue(_) | Action::PopQueue => {}
+                // Typed sets that have a set-field meaning.
+                other => {
+                    if let Some(sf) = other.to_set_field() {
+                        let v = sf.value.to_u128().unwrap_or(0);
+                        let m = sf.mask.to_u128().unwrap_or(u128::MAX);
+                        self.set_masked(sf.field, v, m);
+                    } else if let Action::SetL4SrcPort { port: p, .. } = other {
+                        self.set_l4(true, *p);
+                    } else if let Action::SetL4DstPort { port: p, .. } = other {
+                        self.set_l4(false, *p);
+                    } else {
+                        // Flow mods with actions the switch cannot execute are
+                        // refused when installed (see `unsupported`); anything
+                        // else reaching here is a no-op.
+                        tracing::debug!(action = ?other, "action not executed");
+                    }
+                }
+            }
+        }
+        if let Some(t) = goto {
+            self.table(t);
+        }
+    }
+
+    fn set_l4(&mut self, src: bool, p: u16) {
+        mark(&mut self.wc, Field::IpProto);
+        let f = if src { Field::TcpSrc } else { Field::TcpDst };
+        self.set_masked(f, p as u128, u128::MAX);
+    }
+
+    /// Sets bits of a field. The bits set are also matched: whether commit
+    /// emits a rewrite depends on their old value (as in Open vSwitch, which
+    /// unwildcards every field a set_field writes).
+    fn set_masked(&mut self, f: Field, v: u128, m: u128) {
+        let cur = getf(&self.flow, f);
+        let _ = put(&mut self.flow, f, (cur & !m) | (v & m));
+        let w = getf(&self.wc, f);
+        let _ = put(&mut self.wc, f, w | m);
+    }
+
+    fn read_subfield(&mut self, sf: &SubField) -> u128 {
+        let _ = put(&mut self.wc, sf.field, field_mask(sf));
+        (getf(&self.flow, sf.field) >> sf.ofs) & ones(sf.n_bits)
+    }
+
+    fn write_subfield(&mut self, sf: &SubField, v: u128) {
+        let m = field_mask(sf);
+        self.set_masked(sf.field, v << sf.ofs, m);
+    }
+
+    /// Sends the packet, as `flow` now describes it, to OpenFlow port `p`.
+    fn output(&mut self, p: u32) {
+        let in_ofp = getf(&self.flow, Field::InPort) as u32;
+        match p {
+            port::IN_PORT => self.emit_output(self.in_dp_port),
+            port::FLOOD | port::ALL => {
+                for q in self.ports.all_ports() {
+                    if q != in_ofp {
+                        if let Some(d) = self.ports.dp_port(q) {
+                            self.emit_output(d);
+                        }
+                    }
+                }
+            }
+            port::NORMAL => {
+                let outs = self.ports.normal(&self.flow, &mut self.wc);
+                let saved = getf(&self.flow, Field::VlanTci);
+                for (q, tag) in outs {
+                    let tci = match tag {
+                        Some(v) => (saved as u16 & 0xe000) | VLAN_PRESENT | v,
+                        None => 0,
+                    };
+                    let _ = put(&mut self.flow, Field::VlanTci, tci as u128);
+                    if let Some(d) = self.ports.dp_port(q) {
+                        self.emit_output(d);
+                    }
+                }
+                let _ = put(&mut self.flow, Field::VlanTci, saved);
+            }
+            // No packet-in yet: a send to the controller is dropped.
+            port::CONTROLLER | port::TABLE | port::ANY => {}
+            q if q == in_ofp => {} // OpenFlow never sends back out of the input port implicitly.
+            q => {
+                if let Some(d) = self.ports.dp_port(q) {
+                    self.emit_output(d);
+                }
+            }
+        }
+    }
+
+    fn emit_output(&mut self, dp: u32) {
+        self.commit();
+        self.out.push(DpAction::Output(dp));
+    }
+
+    /// Emits the datapath actions that make the packet (`base`) look like
+    /// `flow`.
+    fn commit(&mut self) {
+        let target = key_part(&self.flow);
+        let mut base = self.base;
+        self.commit_vlan(&mut base, &target);
+        self.commit_eth(&mut base, &target);
+        self.commit_l3_l4(&mut base, &target);
+        self.base = base;
+    }
+
+    /// After a clone, the datapath packet must look like `old` again.
+    fn force_commit_from(&mut self, old: FlowKey) {
+        let flow = self.flow;
+        self.flow = from_key(&old);
+        // `base` is what the clone left; commit back towards `old`.
+        self.commit();
+        self.flow = flow;
+    }
+
+    fn commit_vlan(&mut self, base: &mut FlowKey, t: &FlowKey) {
+        let (b, n) = (base.vlan_tci(), t.vlan_tci());
+        if b == n {
+            return;
+        }
+        mark(&mut self.wc, Field::VlanTci);
+        let wire = |tci: u16| tci & !VLAN_PRESENT;
+        match (b & VLAN_PRESENT != 0, n & VLAN_PRESENT != 0) {
+            (false, true) => self.out.push(DpAction::PushVlan {
+                tpid: 0x8100,
+                tci: wire(n),
+            }),
+            (true, false) => self.out.push(DpAction::PopVlan),
+            (true, true) => self.out.push(DpAction::Set(SetHeader::Vlan {
+                tci: wire(n),
+                mask: !VLAN_PRESENT,
+            })),
+            (false, false) => {}
+        }
+        base.set_vlan_tci(n);
+    }
+
+    fn commit_eth(&mut self, base: &mut FlowKey, t: &FlowKey) {
+        let (ds, dd) = (base.eth_src() ^ t.eth_src(), base.eth_dst() ^ t.eth_dst());
+        if ds == 0 && dd == 0 {
+            return;
+        }
+        // Values carry only their masked bits, so that the action list
+        // depends on nothing the megaflow does not match.
+        let (ms, md) = (mask_of(ds), mask_of(dd));
+        self.out.push(DpAction::Set(SetHeader::Ethernet {
+            value: EthernetSet {
+                src: mac_to_bytes(t.eth_src() & ms),
+                dst: mac_to_bytes(t.eth_dst() & md),
+            },
+            mask: EthernetSet {
+                src: mac_to_bytes(ms),
+                dst: mac_to_bytes(md),
+            },
+        }));
+        base.set_eth_src(t.eth_src());
+        base.set_eth_dst(t.eth_dst());
+    }
+
+    fn commit_l3_l4(&mut self, base: &mut FlowKey, t: &FlowKey) {
+        // Words 10.. hold L3 and L4; nothing changed there, nothing to read.
+        if base.words[10..] == t.words[10..] {
+            return;
+        }
+        mark(&mut self.wc, Field::EthType);
+        match t.eth_type() {
+            0x0800 => {
+                let d = (
+                    base.nw_src() ^ t.nw_src(),
+                    base.nw_dst() ^ t.nw_dst(),
+                    base.nw_tos() ^ t.nw_tos(),
+                    base.nw_ttl() ^ t.nw_ttl(),
+                );
+                if d != (0, 0, 0, 0) {
+                    let mask = Ipv4Set {
+                        src: mask_of32(d.0),
+                        dst: mask_of32(d.1),
+                        tos: if d.2 != 0 { 0xff } else { 0 },
+                        ttl: if d.3 != 0 { 0xff } else { 0 },
+                    };
+                    let value = Ipv4Set {
+                        src: t.nw_src() & mask.src,
+                        dst: t.nw_dst() & mask.dst,
+                        tos: t.nw_tos() & mask.tos,
+                        ttl: t.nw_ttl() & mask.ttl,
+                    };
+                    self.out
+                        .push(DpAction::Set(SetHeader::Ipv4 { value, mask }));
+                }
+            }
+            0x86dd => {
+                let d = (
+                    base.ipv6_src() ^ t.ipv6_src(),
+                    base.ipv6_dst() ^ t.ipv6_dst(),
+                    base.nw_tos() ^ t.nw_tos(),
+                    base.nw_ttl() ^ t.nw_ttl(),
+                    base.ipv6_label() ^ t.ipv6_label(),
+                );
+                if d != (0, 0, 0, 0, 0) {
+                    let m128 = |x: u128| if x != 0 { u128::MAX } else { 0 };
+                    let mask = Ipv6Set {
+                        src: m128(d.0),
+                        dst: m128(d.1),
+                        tclass: if d.2 != 0 { 0xff } else { 0 },
+                        hlimit: if d.3 != 0 { 0xff } else { 0 },
+                        label: if d.4 != 0 { 0x000f_ffff } else { 0 },
+                    };
+                    let value = Ipv6Set {
+                        src: t.ipv6_src() & mask.src,
+                        dst: t.ipv6_dst() & mask.dst,
+                        tclass: t.nw_tos() & mask.tclass,
+                        hlimit: t.nw_ttl() & mask.hlimit,
+                        label: t.ipv6_label() & mask.label,
+                    };
+                    self.out
+                        .push(DpAction::Set(SetHeader::Ipv6 { value, mask }));
+                }
+            }
+            _ => {}
+        }
+        let (ds, dd) = (base.tp_src() ^ t.tp_src(), base.tp_dst() ^ t.tp_dst());
+        if ds != 0 || dd != 0 {
+            mark(&mut self.wc, Field::IpProto);
+            let mask = L4PortsSet {
+                src: if ds != 0 { 0xffff } else { 0 },
+                dst: if dd != 0 { 0xffff } else { 0 },
+            };
+            let value = L4PortsSet {
+                src: t.tp_src() & mask.src,
+                dst: t.tp_dst() & mask.dst,
+            };
+            match t.nw_proto() {
+                6 => self.out.push(DpAction::Set(SetHeader::Tcp { value, mask })),
+                17 => self.out.push(DpAction::Set(SetHeader::Udp { value, mask })),
+                _ => {}
+            }
+        }
+        base.words[10..].copy_from_slice(&t.words[10..]);
+    }
+}
+
+fn mask_of(diff: u64) -> u64 {
+    if diff != 0 {
+        (1u64 << 48) - 1
+    } else {
+        0
+    }
+}
+
+fn mask_of32(diff: u32) -> u32 {
+    if diff != 0 {
+        u32::MAX
+    } else {
+        0
+    }
+}
+
+fn ones(bits: u16) -> u128 {
+    if bits >= 128 {
+        u128::MAX
+    } else {
+        (1u128 << bits) - 1
+    }
+}
+
+fn field_mask(sf: &SubField) -> u128 {
+    ones(sf.n_bits) << sf.ofs
+}
+
+/// OpenFlow's action-set execution order (1.3, 5.10): everything that
+/// changes the packet first, then group or output.
+fn sort_action_set(set: Vec<Action>) -> Vec<Action> {
+    let (outs, rest): (Vec<Action>, Vec<Action>) = set
+        .into_iter()
+        .partition(|a| matches!(a, Action::Output { .. } | Action::Group(_)));
+    // Only the last output of the set counts, as only one output is kept.
+    rest.into_iter().chain(outs.into_iter().last()).collect()
+}
+
+/// The reason a flow's actions cannot be executed by this switch, if any:
+/// flow_mods carrying them are refused instead of silently misbehaving.
+pub fn unsupported(acts: &[Action]) -> Option<&'static str> {
+    acts.iter().find_map(|a| match a {
+        Action::Ct(_) | Action::CtClear | Action::Nat(_) => Some("ct"),
+        Action::Learn(_) => Some("learn"),
+        Action::Conjunction { .. } => Some("conjunction"),
+        Action::Multipath(_) => Some("multipath"),
+        Action::Bundle(_) => Some("bundle"),
+        Action::Group(_) => Some("group"),
+        Action::Controller(_) => Some("controller"),
+        Action::Sample(_) => Some("sample"),
+        Action::StackPush(_) | Action::StackPop(_) => Some("stack"),
+        Action::PushMpls(_) | Action::PopMpls(_) => Some("mpls"),
+        Action::CheckPktLarger { .. } => Some("check_pkt_larger"),
+        Action::Encap(_) | Action::Decap { .. } | Action::DecNshTtl => Some("encap"),
+        Action::WriteActions(v) | Action::Clone(v) => unsupported(v),
+        _ => None,
+    })
+}
