@@ -356,6 +356,18 @@ fn cases() -> Vec<Case> {
                 "OFPT_SET_ASYNC{V} (xid=0x2a):\n primary:\n       PACKET_IN: no_match action invalid_ttl\n     PORT_STATUS: add delete modify\n    FLOW_REMOVED: idle hard delete group_delete\n     ROLE_STATUS: primary_request configuration_changed experimenter_data_changed\n    TABLE_STATUS: vacancy_down vacancy_up\n  REQUESTFORWARD: group_mod_request meter_mod_request\n\n secondary:\n       PACKET_IN: (off)\n     PORT_STATUS: add delete modify\n    FLOW_REMOVED: (off)\n     ROLE_STATUS: primary_request configuration_changed experimenter_data_changed\n    TABLE_STATUS: (off)\n  REQUESTFORWARD: (off)",
                 "OFPT_SET_ASYNC{V} (xid=0x2a):\n primary:\n       PACKET_IN: no_match action invalid_ttl\n     PORT_STATUS: add delete modify\n    FLOW_REMOVED: idle hard delete group_delete\n     ROLE_STATUS: primary_request configuration_changed experimenter_data_changed\n    TABLE_STATUS: vacancy_down vacancy_up\n  REQUESTFORWARD: group_mod_request meter_mod_request\n\n secondary:\n       PACKET_IN: (off)\n     PORT_STATUS: add delete modify\n    FLOW_REMOVED: (off)\n     ROLE_STATUS: primary_request configuration_changed experimenter_data_changed\n    TABLE_STATUS: (off)\n  REQUESTFORWARD: (off)",
             ]),
+        case(
+            "set async partial",
+            &[Of10, Of13],
+            |_| {
+                Message::SetAsync(AsyncConfig {
+                    packet_in: AsyncMasks { primary: Some(1), secondary: None },
+                    role_status: AsyncMasks { primary: Some(7), secondary: Some(0) },
+                    ..AsyncConfig::default()
+                })
+            },
+            &["NXT_SET_ASYNC_CONFIG2{V} (xid=0x2a):\n primary:\n       PACKET_IN: no_match\n     PORT_STATUS: (off)\n    FLOW_REMOVED: (off)\n     ROLE_STATUS: primary_request configuration_changed experimenter_data_changed\n    TABLE_STATUS: (off)\n  REQUESTFORWARD: (off)\n\n secondary:\n       PACKET_IN: (off)\n     PORT_STATUS: (off)\n    FLOW_REMOVED: (off)\n     ROLE_STATUS: (off)\n    TABLE_STATUS: (off)\n  REQUESTFORWARD: (off)"],
+        ),
         case("set flow format", &[Of10], |_| Message::SetFlowFormat(FlowFormat::Nxm), &["NXT_SET_FLOW_FORMAT{V} (xid=0x2a): format=nxm"]),
         case("set packet-in format", &ALL, |_| Message::SetPacketInFormat(PacketInFormat::Nxt2), &["NXT_SET_PACKET_IN_FORMAT{V} (xid=0x2a): format=nxt_packet_in2"]),
         case("flow mod table id", &ALL, |_| Message::FlowModTableId(true), &["NXT_FLOW_MOD_TABLE_ID{V} (xid=0x2a): enable"]),
@@ -2174,6 +2186,17 @@ fn arb_port_stats(v: Version) -> impl Strategy<Value = PortStats> {
         })
 }
 
+/// Async configurations `v`'s SET_ASYNC carries exactly: before 1.4 the
+/// legacy 24-byte layout or, for anything else, NXT_SET_ASYNC_CONFIG2.
+fn arb_set_async(v: Version) -> BoxedStrategy<AsyncConfig> {
+    if v >= Version::Of14 {
+        arb_async(v)
+    } else {
+        prop_oneof![arb_async(v), arb_async(Version::Of14)].boxed()
+    }
+}
+
+/// Async configurations `v`'s GET_ASYNC_REPLY carries exactly.
 fn arb_async(v: Version) -> BoxedStrategy<AsyncConfig> {
     let opt = || proptest::option::of(any::<u32>());
     if v >= Version::Of14 {
@@ -2526,7 +2549,7 @@ fn arb_message(v: Version) -> BoxedStrategy<Message> {
         Just(Message::BarrierReply).boxed(),
         role.clone().prop_map(Message::RoleRequest).boxed(),
         role.prop_map(Message::RoleReply).boxed(),
-        arb_async(v).prop_map(Message::SetAsync).boxed(),
+        arb_set_async(v).prop_map(Message::SetAsync).boxed(),
         any::<u32>()
             .prop_map(|x| Message::SetPacketInFormat(PacketInFormat::from_wire(x)))
             .boxed(),

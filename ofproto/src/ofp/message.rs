@@ -94,10 +94,12 @@ pub enum Message {
     RoleReply(RoleMsg),
     /// OpenFlow 1.3+.
     GetAsyncRequest,
-    /// OpenFlow 1.3+.
+    /// OpenFlow 1.3+. In 1.3 it carries only the three legacy kinds
+    /// (absent masks go out as 0).
     GetAsyncReply(AsyncConfig),
     /// OFPT_SET_ASYNC, NXT_SET_ASYNC_CONFIG (OpenFlow 1.0's spelling) or
-    /// NXT_SET_ASYNC_CONFIG2.
+    /// NXT_SET_ASYNC_CONFIG2 (what 1.0 and 1.3 send when the 24-byte layout
+    /// cannot say it all).
     SetAsync(AsyncConfig),
     /// NXT_SET_FLOW_FORMAT (OpenFlow 1.0 only).
     SetFlowFormat(FlowFormat),
@@ -370,6 +372,9 @@ fn raw_for(msg: &Message, version: Version) -> Result<RawMsg, OfpError> {
             R::Of13GetAsyncReply,
             R::Of14GetAsyncReply,
         ),
+        // Before OpenFlow 1.4, a partial or extended configuration goes out
+        // as Nicira's property-based NXT_SET_ASYNC_CONFIG2.
+        Message::SetAsync(c) if version < Version::Of14 && !c.fits_masks() => R::NxtSetAsyncConfig2,
         Message::SetAsync(_) => by_layout(R::NxtSetAsyncConfig, R::Of13SetAsync, R::Of14SetAsync),
         Message::SetFlowFormat(_) => R::NxtSetFlowFormat,
         Message::SetPacketInFormat(_) => R::NxtSetPacketInFormat,
@@ -477,13 +482,7 @@ pub fn encode(msg: &Message, version: Version, xid: u32) -> Result<Vec<u8>, OfpE
     }
     let flags = match msg {
         Message::MultipartRequest(MultipartRequest { more, .. })
-        | Message::MultipartReply(MultipartReply { more, .. }) => {
-            if *more {
-                MORE
-            } else {
-                0
-            }
-        }
+        | Message::MultipartReply(MultipartReply { more, .. }) => u16::from(*more) * MORE,
         Message::Unparsed(u) => u.flags,
         _ => 0,
     };
@@ -536,6 +535,7 @@ fn encode_body(msg: &Message, version: Version, w: &mut Writer) -> Result<(), Of
                 r.encode_std(w);
             }
         }
+        Message::SetAsync(c) if v < Version::Of14 && !c.fits_masks() => c.encode_props(w),
         Message::GetAsyncReply(c) | Message::SetAsync(c) => match v {
             Version::Of10 | Version::Of13 => c.encode_masks(w),
             Version::Of14 | Version::Of15 => c.encode_props(w),

@@ -14,7 +14,7 @@ use super::prop::{get_str, parse_props, put_prop, put_props, put_str, Property};
 /// onto it as Open vSwitch maps them: 0..0xff00 unchanged, the reserved
 /// 0xff00..=0xffff to 0xffffff00..=0xffffffff (so OFPP_NONE becomes
 /// OFPP_ANY).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct PortNo(pub u32);
 
 impl PortNo {
@@ -229,12 +229,6 @@ pub struct Port {
     /// OpenFlow 1.4+ properties other than Ethernet (optical,
     /// experimenter), kept as sent.
     pub props: Vec<Property>,
-}
-
-impl Default for PortNo {
-    fn default() -> PortNo {
-        PortNo(0)
-    }
 }
 
 impl Port {

@@ -107,7 +107,9 @@ impl RawInfo {
         let ok = match self.extra {
             Extra::None => body_len == self.min_body,
             Extra::Any => body_len >= self.min_body,
-            Extra::Multiple(n) => body_len >= self.min_body && (body_len - self.min_body) % n == 0,
+            Extra::Multiple(n) => {
+                body_len >= self.min_body && (body_len - self.min_body).is_multiple_of(n)
+            }
         };
         if ok {
             Ok(())

@@ -478,6 +478,20 @@ impl AsyncConfig {
         ]
     }
 
+    /// Whether the 24-byte layout says all of this: both masks of the three
+    /// legacy kinds and nothing else.
+    pub fn fits_masks(&self) -> bool {
+        let full = |m: &AsyncMasks| m.primary.is_some() && m.secondary.is_some();
+        let none = |m: &AsyncMasks| m.primary.is_none() && m.secondary.is_none();
+        full(&self.packet_in)
+            && full(&self.port_status)
+            && full(&self.flow_removed)
+            && none(&self.role_status)
+            && none(&self.table_status)
+            && none(&self.requestforward)
+            && self.other.is_empty()
+    }
+
     /// The 24-byte OpenFlow 1.3 / NXT_SET_ASYNC_CONFIG layout.
     pub(crate) fn decode_masks(r: &mut Reader<'_>) -> Result<AsyncConfig, OfpError> {
         let mut c = AsyncConfig::default();
