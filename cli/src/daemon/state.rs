@@ -1,0 +1,913 @@
+//! The daemon state task: owns the configuration and the runtime pieces
+//! (bridges, port numbers, the runtime's threads), applies each
+//! [`CtlRequest`] and answers it. Nothing else changes the state.
+//!
+//! A change is made in three steps: check it and open whatever it needs
+//! (devices, files), write the new configuration, then switch it on. A
+//! failure in the first two leaves the running switch and the stored file
+//! as they were.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use oxvs_datapath::flow_key::fmt_mac;
+use oxvs_datapath::port::Port;
+use oxvs_ofproto::bridge::{Bridge, BridgePort, VlanMode, OFPP_LOCAL};
+
+use super::poll::PortStatus;
+use super::ports::open_port;
+use super::runtime::Runtime;
+use crate::config::{
+    check_ifname, BridgeConfig, Config, DpSetting, PortConfig, PortOptions, PortType, OFPORT_MAX,
+};
+use crate::odp;
+use crate::proto::{
+    CoverageLine, CtlData, CtlError, CtlRequest, DpFlow, FdbEntry, LinkState, PortCounters,
+    PortSpec, ShowBridge, ShowData, ShowPort, UpcallData,
+};
+
+/// The datapath's name in `show`, `upcall/show` (Open vSwitch's userspace
+/// datapath is `netdev@ovs-netdev`).
+pub const DATAPATH_NAME: &str = "netdev@oxvs-netdev";
+/// A datapath port number is not reused for this long after its port went,
+/// so that a megaflow translated just before the removal cannot reach a
+/// new port that took the number.
+const DP_PORT_QUARANTINE: Duration = Duration::from_secs(10);
+/// How often a port that is down or failed to open is tried again.
+const RETRY_INTERVAL: Duration = Duration::from_secs(3);
+/// Coverage history kept (one sample a second).
+const COVERAGE_HISTORY: usize = 3601;
+
+/// Where a port stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Status {
+    Up,
+    Down(Option<String>),
+    Error(String),
+}
+
+struct PortRt {
+    ofport: u32,
+    port_type: PortType,
+    options: PortOptions,
+    vlan: VlanMode,
+    dp_port: Option<u32>,
+    status: Status,
+    last_try: Instant,
+}
+
+struct BridgeRt {
+    br: Arc<Bridge>,
+    /// By port name; the LOCAL port is named after the bridge.
+    ports: BTreeMap<String, PortRt>,
+}
+
+/// Datapath port numbers: global to the daemon, lowest free first.
+#[derive(Default)]
+struct DpAlloc {
+    used: BTreeSet<u32>,
+    quarantine: Vec<(u32, Instant)>,
+}
+
+impl DpAlloc {
+    fn alloc(&mut self) -> u32 {
+        let now = Instant::now();
+        self.quarantine
+            .retain(|(_, t)| now.duration_since(*t) < DP_PORT_QUARANTINE);
+        let mut n = 1;
+        while self.used.contains(&n) || self.quarantine.iter().any(|(q, _)| *q == n) {
+            n += 1;
+        }
+        self.used.insert(n);
+        n
+    }
+
+    fn release(&mut self, n: u32) {
+        if self.used.remove(&n) {
+            self.quarantine.push((n, Instant::now()));
+        }
+    }
+}
+
+/// Counter history for `coverage/show` rates.
+struct Coverage {
+    samples: VecDeque<(Instant, Vec<u64>)>,
+}
+
+fn vlan_mode(tag: Option<u16>, trunks: &Option<Vec<u16>>) -> VlanMode {
+    match tag {
+        Some(t) => VlanMode::Access(t),
+        None => VlanMode::Trunk(trunks.clone()),
+    }
+}
+
+fn done() -> Result<CtlData, CtlError> {
+    Ok(CtlData::Done { note: None })
+}
+
+pub struct State {
+    cfg: Config,
+    cfg_path: PathBuf,
+    rt: Runtime,
+    bridges: BTreeMap<String, BridgeRt>,
+    alloc: DpAlloc,
+    coverage: Coverage,
+}
+
+impl State {
+    /// Builds the running switch from `cfg`. Devices that cannot be opened
+    /// are reported by `show` and tried again later; the stored file is not
+    /// touched.
+    pub fn restore(cfg: Config, cfg_path: PathBuf, rt: Runtime) -> State {
+        let mut st = State {
+            cfg: Config::default(),
+            cfg_path,
+            rt,
+            bridges: BTreeMap::new(),
+            alloc: DpAlloc::default(),
+            coverage: Coverage {
+                samples: VecDeque::new(),
+            },
+        };
+        for b in &cfg.bridges {
+            let local = st.open_new(&b.name, PortType::Internal, &PortOptions::default());
+            st.activate_bridge(&b.name, local);
+            for p in &b.ports {
+                let opened = st.open_new(&p.name, p.port_type, &p.options);
+                st.activate_port(&b.name, p, opened);
+            }
+        }
+        st.cfg = cfg;
+        for (name, b) in &st.bridges {
+            for (pname, p) in &b.ports {
+                if let Status::Error(e) = &p.status {
+                    tracing::warn!(bridge = %name, port = %pname, "{e}");
+                }
+            }
+        }
+        st.sample_coverage();
+        st
+    }
+
+    /// Opens a device under a fresh datapath port number.
+    fn open_new(
+        &mut self,
+        name: &str,
+        ty: PortType,
+        opts: &PortOptions,
+    ) -> Result<(u32, Box<dyn Port>), String> {
+        let dp = self.alloc.alloc();
+        match open_port(name, ty, opts, dp) {
+            Ok(p) => Ok((dp, p)),
+            Err(e) => {
+                self.alloc.release(dp);
+                Err(e)
+            }
+        }
+    }
+
+    /// Switches a bridge on, with its LOCAL port if it could be opened.
+    fn activate_bridge(&mut self, name: &str, local: Result<(u32, Box<dyn Port>), String>) {
+        let br = Bridge::new(name);
+        // Attached before any of its ports can send an upcall.
+        self.rt.dispatcher.attach(br.clone());
+        self.bridges.insert(
+            name.to_string(),
+            BridgeRt {
+                br,
+                ports: BTreeMap::new(),
+            },
+        );
+        let local_cfg = PortConfig {
+            name: name.to_string(),
+            ofport: OFPP_LOCAL,
+            port_type: PortType::Internal,
+            options: PortOptions::default(),
+            tag: None,
+            trunks: None,
+        };
+        self.activate_port(name, &local_cfg, local);
+    }
+
+    /// Switches a port on: the bridge learns it first, then the poll thread
+    /// gets the device (so no upcall comes from a port no bridge owns).
+    fn activate_port(
+        &mut self,
+        bridge: &str,
+        pc: &PortConfig,
+        opened: Result<(u32, Box<dyn Port>), String>,
+    ) {
+        let Some(b) = self.bridges.get_mut(bridge) else {
+            return;
+        };
+        let mut rt = PortRt {
+            ofport: pc.ofport,
+            port_type: pc.port_type,
+            options: pc.options.clone(),
+            vlan: vlan_mode(pc.tag, &pc.trunks),
+            dp_port: None,
+            status: Status::Up,
+            last_try: Instant::now(),
+        };
+        match opened {
+            Ok((dp, port)) => {
+                let bp = BridgePort {
+                    ofp_port: pc.ofport,
+                    dp_port: dp,
+                    name: pc.name.clone(),
+                    vlan: rt.vlan.clone(),
+                };
+                match b.br.add_port(bp) {
+                    Ok(()) => {
+                        rt.dp_port = Some(dp);
+                        self.rt.poll.add(dp, port);
+                    }
+                    Err(e) => {
+                        self.alloc.release(dp);
+                        rt.status = Status::Error(format!("bridge refused the port: {e}"));
+                    }
+                }
+            }
+            Err(e) => rt.status = Status::Error(e),
+        }
+        b.ports.insert(pc.name.clone(), rt);
+        self.revalidate_now(bridge);
+    }
+
+    /// Switches a port off and closes its device.
+    fn deactivate_port(&mut self, bridge: &str, name: &str) {
+        let Some(b) = self.bridges.get_mut(bridge) else {
+            return;
+        };
+        let Some(p) = b.ports.remove(name) else {
+            return;
+        };
+        if let Some(dp) = p.dp_port {
+            drop(self.rt.poll.remove(dp));
+            b.br.del_port(p.ofport);
+            self.rt.purge_port_flows(dp);
+            self.alloc.release(dp);
+        }
+        self.revalidate_now(bridge);
+    }
+
+    /// Re-translates `bridge`'s megaflows now rather than at the next
+    /// revalidator pass, so that a flood computed before a port change does
+    /// not miss (or still reach) that port for up to half a second.
+    fn revalidate_now(&self, bridge: &str) {
+        if let Some(b) = self.bridges.get(bridge) {
+            let active = 2 * super::runtime::REVALIDATE_INTERVAL.as_millis() as u64;
+            b.br.revalidate(&self.rt.dp, self.rt.clock.now_ms(), active);
+        }
+    }
+
+    fn commit(&mut self, new: Config) -> Result<(), CtlError> {
+        new.store(&self.cfg_path)
+            .map_err(|e| CtlError::failed(e.to_string()))?;
+        self.cfg = new;
+        Ok(())
+    }
+
+    fn bridge_cfg(&self, name: &str) -> Result<&BridgeConfig, CtlError> {
+        self.cfg
+            .bridge(name)
+            .ok_or_else(|| CtlError::not_found(format!("no bridge named {name}")))
+    }
+
+    /// Applies one request. `Exit` is answered here and acted on by the caller.
+    pub fn handle(&mut self, req: CtlRequest) -> Result<CtlData, CtlError> {
+        match req {
+            CtlRequest::AddBr { bridge, may_exist } => self.add_br(bridge, may_exist),
+            CtlRequest::DelBr { bridge, if_exists } => self.del_br(bridge, if_exists),
+            CtlRequest::ListBr => Ok(CtlData::Names(
+                self.cfg.bridges.iter().map(|b| b.name.clone()).collect(),
+            )),
+            CtlRequest::AddPort {
+                bridge,
+                port,
+                may_exist,
+            } => self.add_port(bridge, port, may_exist),
+            CtlRequest::DelPort {
+                bridge,
+                port,
+                if_exists,
+            } => self.del_port(bridge, port, if_exists),
+            CtlRequest::ListPorts { bridge } => {
+                let mut v: Vec<String> = self
+                    .bridge_cfg(&bridge)?
+                    .ports
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect();
+                v.sort();
+                Ok(CtlData::Names(v))
+            }
+            CtlRequest::SetController { bridge, targets } => {
+                self.bridge_cfg(&bridge)?;
+                let mut new = self.cfg.clone();
+                if let Some(b) = new.bridge_mut(&bridge) {
+                    b.controllers = targets;
+                }
+                new.validate().map_err(CtlError::bad)?;
+                self.commit(new)?;
+                done()
+            }
+            CtlRequest::DelController { bridge } => {
+                self.bridge_cfg(&bridge)?;
+                let mut new = self.cfg.clone();
+                if let Some(b) = new.bridge_mut(&bridge) {
+                    b.controllers.clear();
+                }
+                self.commit(new)?;
+                done()
+            }
+            CtlRequest::GetController { bridge } => Ok(CtlData::Names(
+                self.bridge_cfg(&bridge)?.controllers.clone(),
+            )),
+            CtlRequest::SetFailMode { bridge, mode } => {
+                self.bridge_cfg(&bridge)?;
+                let mut new = self.cfg.clone();
+                if let Some(b) = new.bridge_mut(&bridge) {
+                    b.fail_mode = Some(mode);
+                }
+                self.commit(new)?;
+                done()
+            }
+            CtlRequest::DelFailMode { bridge } => {
+                self.bridge_cfg(&bridge)?;
+                let mut new = self.cfg.clone();
+                if let Some(b) = new.bridge_mut(&bridge) {
+                    b.fail_mode = None;
+                }
+                self.commit(new)?;
+                done()
+            }
+            CtlRequest::GetFailMode { bridge } => {
+                Ok(CtlData::FailMode(self.bridge_cfg(&bridge)?.fail_mode))
+            }
+            CtlRequest::SetDp { settings } => self.set_dp(settings),
+            CtlRequest::GetDp => Ok(CtlData::Datapath(self.cfg.datapath.clone())),
+            CtlRequest::Show => Ok(CtlData::Show(self.show())),
+            CtlRequest::DumpFlows { names } => Ok(CtlData::Flows(self.dump_flows(names))),
+            CtlRequest::DelFlows => {
+                let n = self.rt.dp.megaflows.clear();
+                tracing::info!(flows = n, "dpctl/del-flows");
+                done()
+            }
+            CtlRequest::UpcallShow => Ok(CtlData::Upcall(self.upcall_show())),
+            CtlRequest::CoverageShow => Ok(CtlData::Coverage(self.coverage_show())),
+            CtlRequest::FdbShow { bridge } => {
+                self.bridge_cfg(&bridge)?;
+                let entries = self
+                    .bridges
+                    .get(&bridge)
+                    .map(|b| b.br.mac_table())
+                    .unwrap_or_default();
+                Ok(CtlData::Fdb(
+                    entries
+                        .into_iter()
+                        .map(|e| FdbEntry {
+                            port: e.ofp_port,
+                            vlan: e.vlan,
+                            mac: fmt_mac(e.mac),
+                            age_s: e.age_s,
+                        })
+                        .collect(),
+                ))
+            }
+            CtlRequest::FdbFlush { bridge } => {
+                match bridge {
+                    Some(name) => {
+                        self.bridge_cfg(&name)?;
+                        if let Some(b) = self.bridges.get(&name) {
+                            b.br.flush_macs();
+                        }
+                    }
+                    None => self.bridges.values().for_each(|b| b.br.flush_macs()),
+                }
+                done()
+            }
+            CtlRequest::Exit => done(),
+        }
+    }
+
+    fn add_br(&mut self, name: String, may_exist: bool) -> Result<CtlData, CtlError> {
+        check_ifname("bridge", &name).map_err(CtlError::bad)?;
+        if self.cfg.bridge(&name).is_some() {
+            return if may_exist {
+                done()
+            } else {
+                Err(CtlError::exists(format!("bridge {name} already exists")))
+            };
+        }
+        if let Some((b, _)) = self.cfg.find_port(&name) {
+            return Err(CtlError::exists(format!(
+                "{name} is already a port of bridge {}",
+                b.name
+            )));
+        }
+        let mut new = self.cfg.clone();
+        new.bridges.push(BridgeConfig::new(&name));
+        new.validate().map_err(CtlError::bad)?;
+        let local = self
+            .open_new(&name, PortType::Internal, &PortOptions::default())
+            .map_err(|e| CtlError::failed(format!("cannot create bridge {name}: {e}")))?;
+        if let Err(e) = self.commit(new) {
+            self.alloc.release(local.0);
+            return Err(e);
+        }
+        self.activate_bridge(&name, Ok(local));
+        tracing::info!(bridge = %name, "added bridge");
+        done()
+    }
+
+    fn del_br(&mut self, name: String, if_exists: bool) -> Result<CtlData, CtlError> {
+        if self.cfg.bridge(&name).is_none() {
+            return if if_exists {
+                done()
+            } else {
+                Err(CtlError::not_found(format!("no bridge named {name}")))
+            };
+        }
+        let mut new = self.cfg.clone();
+        new.bridges.retain(|b| b.name != name);
+        self.commit(new)?;
+        let ports: Vec<String> = self
+            .bridges
+            .get(&name)
+            .map(|b| b.ports.keys().cloned().collect())
+            .unwrap_or_default();
+        for p in ports {
+            self.deactivate_port(&name, &p);
+        }
+        self.rt.dispatcher.detach(&name);
+        self.bridges.remove(&name);
+        tracing::info!(bridge = %name, "deleted bridge");
+        done()
+    }
+
+    fn add_port(
+        &mut self,
+        bridge: String,
+        spec: PortSpec,
+        may_exist: bool,
+    ) -> Result<CtlData, CtlError> {
+        self.bridge_cfg(&bridge)?;
+        check_ifname("port", &spec.name).map_err(CtlError::bad)?;
+        if let Some((b, _)) = self.cfg.find_port(&spec.name) {
+            return if may_exist && b.name == bridge {
+                done()
+            } else {
+                Err(CtlError::exists(format!(
+                    "port {} already exists on bridge {}",
+                    spec.name, b.name
+                )))
+            };
+        }
+        if self.cfg.bridge(&spec.name).is_some() {
+            return Err(CtlError::exists(format!(
+                "{} is a bridge (and that bridge's LOCAL port)",
+                spec.name
+            )));
+        }
+        let ofport = match spec.ofport {
+            Some(n) => {
+                if n == 0 || n > OFPORT_MAX {
+                    return Err(CtlError::bad(format!(
+                        "OpenFlow port number {n} is out of range (1-{OFPORT_MAX})"
+                    )));
+                }
+                if let Some(p) = self
+                    .bridge_cfg(&bridge)?
+                    .ports
+                    .iter()
+                    .find(|p| p.ofport == n)
+                {
+                    return Err(CtlError::exists(format!(
+                        "OpenFlow port number {n} is already used by port {} on bridge {bridge}",
+                        p.name
+                    )));
+                }
+                n
+            }
+            None => {
+                let used: BTreeSet<u32> = self
+                    .bridge_cfg(&bridge)?
+                    .ports
+                    .iter()
+                    .map(|p| p.ofport)
+                    .collect();
+                (1..=OFPORT_MAX)
+                    .find(|n| !used.contains(n))
+                    .ok_or_else(|| {
+                        CtlError::failed(format!("bridge {bridge} has no free port number"))
+                    })?
+            }
+        };
+        let pc = PortConfig {
+            name: spec.name.clone(),
+            ofport,
+            port_type: spec.port_type,
+            options: spec.options,
+            tag: spec.tag,
+            trunks: spec.trunks,
+        };
+        let mut new = self.cfg.clone();
+        if let Some(b) = new.bridge_mut(&bridge) {
+            b.ports.push(pc.clone());
+        }
+        new.validate().map_err(CtlError::bad)?;
+        let opened = self
+            .open_new(&pc.name, pc.port_type, &pc.options)
+            .map_err(CtlError::failed)?;
+        if let Err(e) = self.commit(new) {
+            self.alloc.release(opened.0);
+            return Err(e);
+        }
+        self.activate_port(&bridge, &pc, Ok(opened));
+        tracing::info!(bridge = %bridge, port = %pc.name, ofport, "added port");
+        done()
+    }
+
+    fn del_port(
+        &mut self,
+        bridge: Option<String>,
+        port: String,
+        if_exists: bool,
+    ) -> Result<CtlData, CtlError> {
+        if let Some(b) = &bridge {
+            self.bridge_cfg(b)?;
+        }
+        let owner = match self.cfg.find_port(&port) {
+            Some((b, _)) => b.name.clone(),
+            None => {
+                if self.cfg.bridge(&port).is_some() {
+                    return Err(CtlError::bad(format!(
+                        "{port} is the LOCAL port of bridge {port}; it goes with del-br {port}"
+                    )));
+                }
+                return if if_exists {
+                    done()
+                } else {
+                    Err(CtlError::not_found(match &bridge {
+                        Some(b) => format!("bridge {b} has no port named {port}"),
+                        None => format!("no port named {port}"),
+                    }))
+                };
+            }
+        };
+        if let Some(b) = &bridge {
+            if *b != owner {
+                return Err(CtlError::not_found(format!(
+                    "bridge {b} has no port named {port} (it is on bridge {owner})"
+                )));
+            }
+        }
+        let mut new = self.cfg.clone();
+        if let Some(b) = new.bridge_mut(&owner) {
+            b.ports.retain(|p| p.name != port);
+        }
+        self.commit(new)?;
+        self.deactivate_port(&owner, &port);
+        tracing::info!(bridge = %owner, port = %port, "deleted port");
+        done()
+    }
+
+    fn set_dp(&mut self, settings: Vec<DpSetting>) -> Result<CtlData, CtlError> {
+        let mut new = self.cfg.clone();
+        for s in &settings {
+            s.apply(&mut new.datapath);
+        }
+        new.validate().map_err(CtlError::bad)?;
+        self.commit(new)?;
+        let mut later = Vec::new();
+        for s in &settings {
+            match s {
+                DpSetting::FlowLimit(v) => self.rt.set_flow_limit(*v),
+                DpSetting::MaxIdle(v) => self.rt.live.max_idle_ms.store(*v, Ordering::Relaxed),
+                DpSetting::BusyPoll(v) => self.rt.poll.set_busy_poll(*v),
+                DpSetting::EmcInsertInvProb(v) => self.rt.poll.set_emc_insert_inv_prob(*v),
+                DpSetting::NHandlerThreads(_) => later.push("n-handler-threads"),
+                DpSetting::UpcallQueue(_) => later.push("upcall-queue"),
+                DpSetting::ExecuteQueue(_) => later.push("execute-queue"),
+            }
+        }
+        later.sort_unstable();
+        later.dedup();
+        let note = (!later.is_empty()).then(|| {
+            format!(
+                "stored; {} take{} effect when oxvsd restarts",
+                later.join(", "),
+                if later.len() == 1 { "s" } else { "" }
+            )
+        });
+        Ok(CtlData::Done { note })
+    }
+
+    fn show(&self) -> ShowData {
+        let status: HashMap<u32, PortStatus> = self
+            .rt
+            .poll
+            .list()
+            .into_iter()
+            .map(|s| (s.dp_port, s))
+            .collect();
+        let bridges = self
+            .cfg
+            .bridges
+            .iter()
+            .map(|b| {
+                let rt = self.bridges.get(&b.name);
+                let show_port = |name: &str, pc: Option<&PortConfig>| -> Option<ShowPort> {
+                    let p = rt?.ports.get(name)?;
+                    let st = p.dp_port.and_then(|d| status.get(&d));
+                    let link = match (&p.status, st) {
+                        (Status::Error(e), _) => LinkState::Error(e.clone()),
+                        (Status::Down(r), _) => LinkState::Down(r.clone()),
+                        (Status::Up, Some(s)) if !s.up => LinkState::Down(None),
+                        (Status::Up, _) => LinkState::Up,
+                    };
+                    Some(ShowPort {
+                        name: name.to_string(),
+                        ofport: p.ofport,
+                        dp_port: p.dp_port,
+                        port_type: p.port_type,
+                        options: p.options.clone(),
+                        tag: pc.and_then(|c| c.tag),
+                        trunks: pc.and_then(|c| c.trunks.clone()),
+                        link,
+                        stats: st.map(|s| PortCounters {
+                            rx_packets: s.stats.rx_packets,
+                            rx_bytes: s.stats.rx_bytes,
+                            rx_dropped: s.stats.rx_dropped,
+                            rx_errors: s.stats.rx_errors,
+                            tx_packets: s.stats.tx_packets,
+                            tx_bytes: s.stats.tx_bytes,
+                            tx_dropped: s.stats.tx_dropped,
+                            tx_errors: s.stats.tx_errors,
+                        }),
+                    })
+                };
+                let mut ports: Vec<ShowPort> = show_port(&b.name, None).into_iter().collect();
+                let mut others: Vec<&PortConfig> = b.ports.iter().collect();
+                others.sort_by_key(|p| p.ofport);
+                ports.extend(
+                    others
+                        .into_iter()
+                        .filter_map(|p| show_port(&p.name, Some(p))),
+                );
+                ShowBridge {
+                    name: b.name.clone(),
+                    controllers: b.controllers.clone(),
+                    fail_mode: b.fail_mode,
+                    ports,
+                }
+            })
+            .collect();
+        ShowData {
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            datapath: DATAPATH_NAME.to_string(),
+            openflow: false,
+            bridges,
+        }
+    }
+
+    fn dp_port_names(&self) -> HashMap<u32, String> {
+        self.bridges
+            .values()
+            .flat_map(|b| b.ports.iter())
+            .filter_map(|(name, p)| p.dp_port.map(|d| (d, name.clone())))
+            .collect()
+    }
+
+    fn dump_flows(&self, names: bool) -> Vec<DpFlow> {
+        let now = self.rt.clock.now_ms();
+        let map = self.dp_port_names();
+        let namer = |no: u32| map.get(&no).cloned();
+        let namer: Option<odp::PortNamer<'_>> = if names { Some(&namer) } else { None };
+        let mut flows: Vec<(u32, DpFlow)> = self
+            .rt
+            .dp
+            .megaflows
+            .flows()
+            .iter()
+            .map(|f| {
+                let key = f.key();
+                let s = f.stats.snapshot();
+                (
+                    key.in_port(),
+                    DpFlow {
+                        matches: odp::format_match(&key, f.mask(), namer),
+                        packets: s.packets,
+                        bytes: s.bytes,
+                        used_ms_ago: (s.packets > 0).then(|| now.saturating_sub(s.used_ms)),
+                        tcp_flags: s.tcp_flags,
+                        actions: odp::format_actions(&f.actions, namer),
+                    },
+                )
+            })
+            .collect();
+        flows.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.matches.cmp(&b.1.matches)));
+        flows.into_iter().map(|(_, f)| f).collect()
+    }
+
+    fn upcall_show(&self) -> UpcallData {
+        let c = self.rt.dp.counters.snapshot();
+        let d = &self.rt.counters;
+        let r = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        UpcallData {
+            datapath: DATAPATH_NAME.to_string(),
+            flows: self.rt.dp.megaflows.len(),
+            flow_limit: self.rt.dp.megaflows.limit(),
+            max_idle_ms: self.rt.live.max_idle_ms.load(Ordering::Relaxed),
+            handlers: self.rt.n_handlers,
+            upcalls_handled: r(&d.upcalls_handled),
+            upcalls_pending: self.rt.dp.pending_upcalls(),
+            upcalls_lost: c.lost,
+            installs: c.installs,
+            install_failures: c.install_failures,
+            revalidator_passes: r(&d.revalidator_passes),
+            idle_expired: r(&d.idle_expired),
+            limit_evicted: r(&d.limit_evicted),
+            stale_removed: r(&d.stale_removed),
+            orphans_removed: r(&d.orphans_removed),
+            last_pass_us: r(&d.last_pass_us),
+        }
+    }
+
+    /// Counter names and current values, in a fixed order.
+    fn counters(&self) -> Vec<(&'static str, u64)> {
+        let c = self.rt.dp.counters.snapshot();
+        let d = &self.rt.counters;
+        let r = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        vec![
+            ("dpif_emc_hit", c.emc_hits),
+            ("dpif_megaflow_hit", c.megaflow_hits),
+            ("dpif_miss", c.misses),
+            ("dpif_upcall_lost", c.lost),
+            ("dpif_malformed", c.malformed),
+            ("dpif_action_error", c.action_errors),
+            ("dpif_loop_drop", c.loops),
+            ("dpif_flow_put", c.installs),
+            ("dpif_flow_put_error", c.install_failures),
+            ("dpif_tx_dropped", c.tx_dropped),
+            ("upcall_handled", r(&d.upcalls_handled)),
+            ("revalidate_pass", r(&d.revalidator_passes)),
+            ("revalidate_idle_expired", r(&d.idle_expired)),
+            ("revalidate_limit_evict", r(&d.limit_evicted)),
+            ("revalidate_stale", r(&d.stale_removed)),
+            ("revalidate_orphan", r(&d.orphans_removed)),
+        ]
+    }
+
+    fn sample_coverage(&mut self) {
+        let values = self.counters().into_iter().map(|(_, v)| v).collect();
+        let h = &mut self.coverage.samples;
+        h.push_back((Instant::now(), values));
+        while h.len() > COVERAGE_HISTORY {
+            h.pop_front();
+        }
+    }
+
+    fn coverage_show(&self) -> Vec<CoverageLine> {
+        let now = Instant::now();
+        let cur = self.counters();
+        let h = &self.coverage.samples;
+        // The rate over `window`: from the newest sample at least `window`
+        // old (or the oldest there is) to now.
+        let rate = |i: usize, window: Duration| -> f64 {
+            let base = h
+                .iter()
+                .rev()
+                .find(|(t, _)| now.duration_since(*t) >= window)
+                .or_else(|| h.front());
+            match base {
+                Some((t, v)) => {
+                    let secs = now
+                        .duration_since(*t)
+                        .as_secs_f64()
+                        .max(window.as_secs_f64());
+                    let delta = cur[i].1.saturating_sub(v.get(i).copied().unwrap_or(0));
+                    delta as f64 / secs
+                }
+                None => 0.0,
+            }
+        };
+        cur.iter()
+            .enumerate()
+            .map(|(i, (name, total))| CoverageLine {
+                name: (*name).to_string(),
+                rate_5s: rate(i, Duration::from_secs(5)),
+                rate_1m: rate(i, Duration::from_secs(60)),
+                rate_1h: rate(i, Duration::from_secs(3600)),
+                total: *total,
+            })
+            .collect()
+    }
+
+    /// Once a second: coverage history, port states, and another try at
+    /// ports that are down or never opened.
+    pub fn tick(&mut self) {
+        self.sample_coverage();
+        let status: HashMap<u32, bool> = self
+            .rt
+            .poll
+            .list()
+            .into_iter()
+            .map(|s| (s.dp_port, s.up))
+            .collect();
+        let mut retry: Vec<(String, String)> = Vec::new();
+        for (bname, b) in &mut self.bridges {
+            for (pname, p) in &mut b.ports {
+                if let (Status::Up, Some(dp)) = (&p.status, p.dp_port) {
+                    if status.get(&dp) == Some(&false) {
+                        let why = match p.port_type {
+                            PortType::System => "the interface went away",
+                            _ => "the device went away",
+                        };
+                        tracing::warn!(bridge = %bname, port = %pname, "port is down: {why}");
+                        p.status = Status::Down(Some(why.to_string()));
+                        p.last_try = Instant::now();
+                    }
+                }
+                let wants_retry = matches!(p.status, Status::Down(_) | Status::Error(_))
+                    && p.port_type != PortType::Pcap
+                    && p.last_try.elapsed() >= RETRY_INTERVAL
+                    && (p.port_type != PortType::System || crate::sys::interface_exists(pname));
+                if wants_retry {
+                    retry.push((bname.clone(), pname.clone()));
+                }
+            }
+        }
+        for (b, p) in retry {
+            self.reopen(&b, &p);
+        }
+    }
+
+    /// Opens a down or failed port's device again, under its old datapath
+    /// port number if it had one.
+    fn reopen(&mut self, bridge: &str, name: &str) {
+        let Some(brt) = self.bridges.get_mut(bridge) else {
+            return;
+        };
+        let Some(p) = brt.ports.get_mut(name) else {
+            return;
+        };
+        p.last_try = Instant::now();
+        let (ty, opts) = (p.port_type, p.options.clone());
+        match p.dp_port {
+            Some(dp) => {
+                drop(self.rt.poll.remove(dp));
+                match open_port(name, ty, &opts, dp) {
+                    Ok(port) => {
+                        self.rt.poll.add(dp, port);
+                        p.status = Status::Up;
+                        tracing::info!(bridge, port = name, "port is back up");
+                    }
+                    Err(e) => {
+                        tracing::debug!(bridge, port = name, "reopen failed: {e}");
+                        p.status = Status::Down(Some(e));
+                    }
+                }
+            }
+            None => {
+                let dp = self.alloc.alloc();
+                match open_port(name, ty, &opts, dp) {
+                    Ok(port) => {
+                        let bp = BridgePort {
+                            ofp_port: p.ofport,
+                            dp_port: dp,
+                            name: name.to_string(),
+                            vlan: p.vlan.clone(),
+                        };
+                        match brt.br.add_port(bp) {
+                            Ok(()) => {
+                                p.dp_port = Some(dp);
+                                p.status = Status::Up;
+                                self.rt.poll.add(dp, port);
+                                tracing::info!(bridge, port = name, "port opened");
+                            }
+                            Err(e) => {
+                                self.alloc.release(dp);
+                                p.status = Status::Error(format!("bridge refused the port: {e}"));
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        self.alloc.release(dp);
+                        p.status = Status::Error(e);
+                    }
+                }
+            }
+        }
+        self.revalidate_now(bridge);
+    }
+
+    /// Stops the threads and closes every device.
+    pub fn shutdown(mut self) {
+        self.rt.stop();
+    }
+}
