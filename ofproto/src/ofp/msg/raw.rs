@@ -1,8 +1,8 @@
-//! The raw-message table: every wire variant of every OpenFlow message oxvs
-//! recognises, with the versions it exists in, how its header names it, and
-//! the body lengths it may have. It is the single source of truth for header
-//! decoding and length checks, as `enum ofpraw` is in Open vSwitch's
-//! `ofp-msgs.h`.
+//! The raw-message table: every wire variant of every OpenFlow message, the
+//! versions it exists in, its header form and the body lengths it allows.
+//!
+//! It is the single source of truth for header decoding and length checks,
+//! as `enum ofpraw` is in Open vSwitch's `ofp-msgs.h`.
 //!
 //! A message with several wire variants (FEATURES_REPLY in OpenFlow 1.0 and
 //! 1.3, ROLE_REQUEST and NXT_ROLE_REQUEST, ...) has one [`RawMsg`] per

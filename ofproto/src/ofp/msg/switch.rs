@@ -23,6 +23,10 @@ pub enum HelloElement {
     /// An element type oxvs does not know (or a bitmap of no whole words),
     /// kept as sent.
     Unknown { ty: u16, data: Vec<u8> },
+    /// The rest of the body from the first element that is shorter than
+    /// its header or runs past the end. HELLO parsing never fails, as in
+    /// Open vSwitch: the header version still counts.
+    Malformed(Vec<u8>),
 }
 
 /// OFPT_HELLO. OpenFlow 1.0 HELLOs are empty; 1.3+ may list elements.
@@ -82,10 +86,15 @@ impl Hello {
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Hello, OfpError> {
         let mut elements = Vec::new();
         while !r.is_empty() {
-            let ty = r.u16()?;
-            let len = usize::from(r.u16()?);
+            let rest = r.rest();
+            let (ty, len) = match (r.u16(), r.u16()) {
+                (Ok(ty), Ok(len)) => (ty, usize::from(len)),
+                _ => (0, 0),
+            };
             if len < 4 || len.next_multiple_of(8) - 4 > r.remaining() {
-                return Err(crate::ofp::error::BadRequest::BadLen.into());
+                elements.push(HelloElement::Malformed(rest.to_vec()));
+                r.skip(r.remaining())?;
+                break;
             }
             let data = r.bytes(len - 4)?;
             r.skip(len.next_multiple_of(8) - len)?;
@@ -113,6 +122,9 @@ impl Hello {
                     put_prop(w, OFPHET_VERSIONBITMAP, &data);
                 }
                 HelloElement::Unknown { ty, data } => put_prop(w, *ty, data),
+                HelloElement::Malformed(rest) => {
+                    w.bytes(rest);
+                }
             }
         }
     }
