@@ -173,6 +173,18 @@ impl Datapath {
         n
     }
 
+    /// Queues `packet` for execution of `actions` by the poll thread (an
+    /// OpenFlow packet-out). Returns false, dropping it, if the queue is full.
+    pub fn execute(&self, packet: Packet, actions: Actions) -> bool {
+        match self.executes.push(ExecuteRequest { packet, actions }) {
+            Ok(()) => true,
+            Err(_) => {
+                self.counters.lost.fetch_add(1, Ordering::Relaxed);
+                false
+            }
+        }
+    }
+
     /// Queues an upcall for `packet`, which is taken out of `slot` and
     /// replaced by a spare buffer. On a full queue or pool the packet stays
     /// where it is, is counted as lost and will be dropped by the caller.

@@ -16,14 +16,21 @@ use arc_swap::ArcSwap;
 use oxvs_datapath::flow_key::{FlowKey, VLAN_PRESENT};
 use parking_lot::RwLock;
 
+use crate::flow::match_words;
 use crate::flow::{get as flow_get, put, FlowWords, FLOW_WORDS};
 use crate::ofp::action::Action as OfAction;
+use crate::ofp::error::OfpError;
 use crate::ofp::field::Field;
+use crate::ofp::flow_msg::{
+    AggregateStats, FlowMod as OfFlowMod, FlowModCommand as OfFlowModCommand, FlowStats,
+    FlowStatsRequest, PacketOut,
+};
+use crate::table::ALL_TABLES;
 use crate::table::{
     FlowFlags, FlowModCommand, FlowModError, FlowModResult, FlowModSpec, FlowTables, RemovedReason,
     TableRule,
 };
-use crate::xlate::{OfActions, PortMap, Xlate};
+use crate::xlate::{OfActions, PortMap, Translation, Xlate};
 use oxvs_datapath::upcall::{MegaflowSpec, Upcall, UpcallHandler, UpcallKind, UpcallReply};
 use oxvs_datapath::{Action, Datapath};
 use parking_lot::Mutex;
@@ -153,6 +160,9 @@ pub struct Bridge {
     ports_writer: Mutex<()>,
     macs: Mutex<MacTable>,
     tables: RwLock<FlowTables<OfActions>>,
+    /// Packets and bytes of each megaflow (by address) already credited to
+    /// OpenFlow rules.
+    pushed: Mutex<HashMap<usize, (u64, u64)>>,
     /// Bumped whenever forwarding may have changed (ports, MAC moves, flow
     /// tables).
     generation: AtomicU64,
@@ -181,6 +191,7 @@ impl Bridge {
                 entries: HashMap::new(),
             }),
             tables: RwLock::new(default_tables()),
+            pushed: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(1),
             revalidated: AtomicU64::new(0),
             last_full_ms: AtomicU64::new(0),
@@ -285,6 +296,12 @@ impl Bridge {
     /// actions. With `learn` set, NORMAL learns source MACs (upcalls do; the
     /// revalidator's re-translations do not).
     pub fn xlate(&self, key: &FlowKey, learn: bool, now: u64) -> (FlowKey, Vec<Action>) {
+        let t = self.translate(key, learn, now);
+        (t.mask, t.actions)
+    }
+
+    /// [`Bridge::xlate`] with the rules the packet matched.
+    pub fn translate(&self, key: &FlowKey, learn: bool, now: u64) -> Translation {
         let ports = self.ports.load();
         let view = PortView {
             ports: &ports,
@@ -293,8 +310,7 @@ impl Bridge {
             now,
         };
         let tables = self.tables.read();
-        let t = Xlate::run(&tables, &view, key);
-        (t.mask, t.actions)
+        Xlate::run(&tables, &view, key)
     }
 
     /// Applies a flow_mod. Forwarding may change: the next revalidation
@@ -389,15 +405,33 @@ impl Bridge {
     /// number of megaflows removed.
     pub fn revalidate(&self, dp: &Datapath, dp_now_ms: u64, active_ms: u64) -> usize {
         let now = self.now_ms();
+        // Credit each megaflow's new traffic to the OpenFlow rules it went
+        // through, and refresh MAC learning for sources that are active.
+        let mut seen = self.pushed.lock();
+        let mut live = HashMap::with_capacity(seen.len());
         dp.megaflows.for_each(|f| {
+            let key = f.key();
+            if !self.owns_dp_port(key.in_port()) {
+                return;
+            }
             let s = f.stats.snapshot();
-            if s.packets > 0 && dp_now_ms.saturating_sub(s.used_ms) <= active_ms {
-                let key = f.key();
-                if self.owns_dp_port(key.in_port()) {
-                    self.xlate(&key, true, now);
+            let id = Arc::as_ptr(f) as usize;
+            let (p0, b0) = seen.get(&id).copied().unwrap_or((0, 0));
+            live.insert(id, (s.packets, s.bytes));
+            let active = s.packets > 0 && dp_now_ms.saturating_sub(s.used_ms) <= active_ms;
+            if s.packets > p0 || active {
+                let t = self.translate(&key, active, now);
+                for r in &t.rules {
+                    r.value.stats.add(
+                        s.packets.saturating_sub(p0),
+                        s.bytes.saturating_sub(b0),
+                        now,
+                    );
                 }
             }
         });
+        *seen = live;
+        drop(seen);
         if self.macs.lock().expire(now) {
             self.generation.fetch_add(1, Ordering::Release);
         }
@@ -418,6 +452,164 @@ impl Bridge {
         });
         self.revalidated.store(gen, Ordering::Release);
         removed
+    }
+
+    /// Applies an OpenFlow flow_mod; the flows it removed come back for
+    /// flow-removed messages.
+    pub fn apply_flow_mod(
+        &self,
+        fm: &OfFlowMod,
+    ) -> Result<Vec<(TableRule<OfActions>, RemovedReason)>, OfpError> {
+        if let Some(what) = crate::xlate::unsupported(&fm.actions) {
+            tracing::info!(
+                action = what,
+                "flow_mod refused: action not supported by this switch"
+            );
+            return Err(ofperr("OFPBAC_BAD_TYPE"));
+        }
+        let is_add = fm.command == OfFlowModCommand::Add;
+        if is_add && fm.table_id == ALL_TABLES {
+            return Err(ofperr("OFPFMFC_BAD_TABLE_ID"));
+        }
+        let (key, mask) = match_words(&fm.matched).map_err(|_| ofperr("OFPBMC_BAD_FIELD"))?;
+        let any = |p: u32| (p != u32::MAX).then_some(p);
+        let spec = FlowModSpec {
+            command: match fm.command {
+                OfFlowModCommand::Add => FlowModCommand::Add,
+                OfFlowModCommand::Modify => FlowModCommand::Modify,
+                OfFlowModCommand::ModifyStrict => FlowModCommand::ModifyStrict,
+                OfFlowModCommand::Delete => FlowModCommand::Delete,
+                OfFlowModCommand::DeleteStrict => FlowModCommand::DeleteStrict,
+            },
+            table_id: fm.table_id,
+            priority: u32::from(fm.priority),
+            matched: fm.matched.clone(),
+            key,
+            mask,
+            cookie: fm.cookie,
+            cookie_mask: fm.cookie_mask,
+            out_port: any(fm.out_port),
+            out_group: any(fm.out_group),
+            idle_timeout: fm.idle_timeout,
+            hard_timeout: fm.hard_timeout,
+            importance: fm.importance,
+            flags: FlowFlags {
+                send_flow_rem: fm.flags & 1 != 0,
+                check_overlap: fm.flags & 2 != 0,
+                reset_counts: fm.flags & 4 != 0,
+                no_pkt_counts: fm.flags & 8 != 0,
+                no_byt_counts: fm.flags & 16 != 0,
+            },
+            actions: Arc::new(OfActions(fm.actions.clone())),
+        };
+        match self.flow_mod(&spec) {
+            Ok(r) => Ok(r.removed),
+            Err(FlowModError::Overlap) => Err(ofperr("OFPFMFC_OVERLAP")),
+            Err(FlowModError::BadTableId(_)) => Err(ofperr("OFPBRC_BAD_TABLE_ID")),
+            Err(FlowModError::TableFull(_)) => Err(ofperr("OFPFMFC_TABLE_FULL")),
+        }
+    }
+
+    fn select_flows(&self, req: &FlowStatsRequest) -> Result<Vec<TableRule<OfActions>>, OfpError> {
+        let (key, mask) = match_words(&req.matched).map_err(|_| ofperr("OFPBMC_BAD_FIELD"))?;
+        let any = |p: u32| (p != u32::MAX).then_some(p);
+        self.tables()
+            .select(
+                req.table_id,
+                false,
+                0,
+                &key,
+                &mask,
+                req.cookie,
+                req.cookie_mask,
+                any(req.out_port),
+                any(req.out_group),
+            )
+            .map_err(|_| ofperr("OFPBRC_BAD_TABLE_ID"))
+    }
+
+    /// The flows a flow stats request selects, sorted as ovs-ofctl expects
+    /// to receive them (by table, then priority, highest first).
+    pub fn flow_stats(&self, req: &FlowStatsRequest) -> Result<Vec<FlowStats>, OfpError> {
+        let now = self.now_ms();
+        let mut rules = self.select_flows(req)?;
+        rules.sort_by_key(|r| (r.value.table_id, std::cmp::Reverse(r.priority)));
+        Ok(rules
+            .iter()
+            .map(|r| {
+                let e = &r.value;
+                let used = e.stats.used_ms.load(Ordering::Relaxed);
+                FlowStats {
+                    table_id: e.table_id,
+                    duration_ms: now.saturating_sub(e.created_ms),
+                    priority: r.priority as u16,
+                    idle_timeout: e.idle_timeout,
+                    hard_timeout: e.hard_timeout,
+                    flags: flags_wire(&e.flags),
+                    importance: e.importance,
+                    idle_age: (now.saturating_sub(used) / 1000).min(u16::MAX as u64) as u16,
+                    hard_age: (now.saturating_sub(e.created_ms) / 1000).min(u16::MAX as u64) as u16,
+                    cookie: e.cookie.load(Ordering::Relaxed),
+                    packet_count: e.stats.packets.load(Ordering::Relaxed),
+                    byte_count: e.stats.bytes.load(Ordering::Relaxed),
+                    matched: e.matched.clone(),
+                    actions: e.actions.load().0.clone(),
+                }
+            })
+            .collect())
+    }
+
+    /// Totals over the flows an aggregate request selects.
+    pub fn aggregate(&self, req: &FlowStatsRequest) -> Result<AggregateStats, OfpError> {
+        let rules = self.select_flows(req)?;
+        Ok(AggregateStats {
+            packet_count: rules
+                .iter()
+                .map(|r| r.value.stats.packets.load(Ordering::Relaxed))
+                .sum(),
+            byte_count: rules
+                .iter()
+                .map(|r| r.value.stats.bytes.load(Ordering::Relaxed))
+                .sum(),
+            flow_count: rules.len() as u32,
+        })
+    }
+
+    /// Runs a packet-out's actions on its packet and queues the resulting
+    /// datapath actions on `dp`.
+    pub fn packet_out(&self, dp: &Datapath, po: &PacketOut) -> Result<(), OfpError> {
+        if po.buffer_id != u32::MAX {
+            // No packets are buffered (n_buffers is 0).
+            return Err(ofperr("OFPBRC_BUFFER_UNKNOWN"));
+        }
+        if let Some(what) = crate::xlate::unsupported(&po.actions) {
+            tracing::info!(
+                action = what,
+                "packet-out refused: action not supported by this switch"
+            );
+            return Err(ofperr("OFPBAC_BAD_TYPE"));
+        }
+        let ports = self.ports.load();
+        let in_ofp = (po.in_port != crate::ofp::action::port::CONTROLLER && po.in_port != u32::MAX)
+            .then_some(po.in_port);
+        let in_dp = in_ofp
+            .and_then(|p| ports.by_ofp.get(&p))
+            .map_or(u32::MAX, |p| p.dp_port);
+        let mut packet = oxvs_datapath::Packet::from_slice(&po.data);
+        packet.meta.in_port = in_dp;
+        let (key, _) = oxvs_datapath::extract::extract_packet(&packet);
+        let view = PortView {
+            ports: &ports,
+            bridge: self,
+            learn: false,
+            now: self.now_ms(),
+        };
+        let tables = self.tables.read();
+        let t = Xlate::run_actions(&tables, &view, &key, in_ofp, &po.actions);
+        if !t.actions.is_empty() {
+            dp.execute(packet, Arc::from(t.actions));
+        }
+        Ok(())
     }
 
     /// Forgets every learned MAC (`fdb/flush`).
@@ -482,6 +674,20 @@ impl PortMap for PortView<'_> {
         self.bridge
             .normal(self.ports, flow, wc, self.learn, self.now)
     }
+}
+
+fn ofperr(name: &str) -> OfpError {
+    // The names are OVS's and all in the error table; a miss is our typo,
+    // and BAD_REQUEST/EPERM is the honest generic answer.
+    OfpError::from_name(name).unwrap_or(OfpError::BadRequest(crate::ofp::error::BadRequest::EPerm))
+}
+
+fn flags_wire(f: &FlowFlags) -> u16 {
+    (f.send_flow_rem as u16)
+        | (f.check_overlap as u16) << 1
+        | (f.reset_counts as u16) << 2
+        | (f.no_pkt_counts as u16) << 3
+        | (f.no_byt_counts as u16) << 4
 }
 
 /// Routes upcalls to the bridge that owns the input port. Cloneable: each

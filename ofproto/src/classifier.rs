@@ -197,7 +197,8 @@ impl<T, const W: usize> Classifier<T, W> {
 
     fn resort(&mut self) {
         // Stable and nearly sorted after one change: insertion-sort cost.
-        self.subtables.sort_by_key(|s| std::cmp::Reverse(s.max_priority));
+        self.subtables
+            .sort_by_key(|s| std::cmp::Reverse(s.max_priority));
     }
 
     /// The highest-priority rule matching `flow`. Every subtable probed ORs

@@ -2,12 +2,13 @@
 //! (`ofp`). Connections, flow tables and xlate follow.
 
 pub mod bridge;
+pub mod bridge_view;
 pub mod classifier;
 pub mod flow;
-pub mod table;
-pub mod xlate;
 pub mod ofconn;
 pub mod ofp;
 pub mod server;
+pub mod table;
+pub mod xlate;
 
 pub use oxvs_datapath as datapath;

@@ -9,6 +9,10 @@
 use std::sync::Arc;
 
 use crate::ofp::error::{BadRequest, ErrorMsg, HelloFailed, OfpError, RoleRequestFailed};
+use crate::ofp::flow_msg::{
+    self, encode_aggregate, encode_flow_stats, encode_nx_flow_stats, AggregateStats, FlowMod,
+    FlowMsg, FlowStats, FlowStatsRequest, PacketOut,
+};
 use crate::ofp::message::port::{Port, PortNo, PortStats};
 use crate::ofp::message::stats::{
     GroupFeatures, MeterFeatures, MpReply, MpRequest, MultipartReply, SwitchDesc, TableStats,
@@ -17,7 +21,7 @@ use crate::ofp::message::switch::{
     negotiate, AsyncConfig, Capabilities, Hello, PacketInFormat, Role, RoleMsg, SwitchConfig,
     SwitchFeatures,
 };
-use crate::ofp::message::{decode, encode, Message};
+use crate::ofp::message::{decode, encode, Dir, Form, Message, RawMsg, Unparsed};
 use crate::ofp::{Header, Version};
 use crate::server::{Output, Session};
 
@@ -33,7 +37,15 @@ pub trait SwitchView: Send + Sync {
     /// Makes every cache consistent with the flow tables (before a barrier
     /// reply goes out).
     fn sync(&self);
+    fn flow_mod(&self, fm: &FlowMod) -> Result<(), OfpError>;
+    fn flow_stats(&self, req: &FlowStatsRequest) -> Result<Vec<FlowStats>, OfpError>;
+    fn aggregate(&self, req: &FlowStatsRequest) -> Result<AggregateStats, OfpError>;
+    fn packet_out(&self, po: &PacketOut) -> Result<(), OfpError>;
 }
+
+/// Most body bytes per multipart reply message (the length field is 16
+/// bits; headers take the rest).
+const MAX_REPLY_BODY: usize = 65_000;
 
 /// Per-connection settings a controller can change.
 #[derive(Clone, Debug)]
@@ -275,11 +287,198 @@ impl OfSession {
                 Err(e) => self.error(out, e, msg, xid),
             },
             Message::Error(e) => tracing::info!(error = ?e, "peer reported an OpenFlow error"),
+            Message::Unparsed(u) => self.flow_message(&u, msg, xid, out),
             // Replies and asynchronous messages have no business coming to a
             // switch; anything not handled yet is reported as unsupported.
             _ => self.error(out, OfpError::BadRequest(BadRequest::BadType), msg, xid),
         }
     }
+}
+
+impl OfSession {
+    fn flow_message(&mut self, u: &Unparsed, msg: &[u8], xid: u32, out: &mut Output) {
+        let Some(v) = self.version else { return };
+        if u.raw == RawMsg::TableFeaturesRequest {
+            if !u.body.is_empty() {
+                // Changing table features is not supported (OVS refuses too).
+                return self.error(
+                    out,
+                    OfpError::from_name("OFPTFFC_EPERM")
+                        .unwrap_or(OfpError::BadRequest(BadRequest::EPerm)),
+                    msg,
+                    xid,
+                );
+            }
+            let entries = (0..254u8).map(|t| table_features_entry(v, t)).collect();
+            return self.send_multipart(out, RawMsg::TableFeaturesReply, entries, xid);
+        }
+        let decoded = match flow_msg::decode(v, u, self.settings.flow_mod_table_id) {
+            // Known to the codec but not served: a multipart request gets
+            // BAD_MULTIPART (OFPBRC_BAD_STAT), anything else BAD_TYPE.
+            None if matches!(
+                u.raw.info().form,
+                Form::Stat(Dir::Request, _) | Form::VendorStat(Dir::Request, ..)
+            ) =>
+            {
+                return self.error(
+                    out,
+                    OfpError::BadRequest(BadRequest::BadMultipart),
+                    msg,
+                    xid,
+                )
+            }
+            None => return self.error(out, OfpError::BadRequest(BadRequest::BadType), msg, xid),
+            Some(Err(e)) => return self.error(out, e, msg, xid),
+            Some(Ok(m)) => m,
+        };
+        let secondary = self.settings.role == Role::Secondary;
+        let result = match decoded {
+            FlowMsg::FlowMod(_) | FlowMsg::PacketOut(_) if secondary => {
+                Err(OfpError::BadRequest(BadRequest::IsSlave))
+            }
+            FlowMsg::FlowMod(fm) => self.view.flow_mod(&fm),
+            FlowMsg::PacketOut(po) => self.view.packet_out(&po),
+            FlowMsg::FlowStatsRequest(req) => self.view.flow_stats(&req).and_then(|flows| {
+                let (raw, entries) = match (v, u.raw) {
+                    (_, RawMsg::NxstFlowRequest) => (
+                        RawMsg::NxstFlowReply,
+                        encode_each(&flows, |f| encode_nx_flow_stats(f)),
+                    ),
+                    (Version::Of10, _) => (
+                        RawMsg::Of10FlowStatsReply,
+                        encode_each(&flows, |f| encode_flow_stats(v, f)),
+                    ),
+                    (Version::Of13 | Version::Of14, _) => (
+                        RawMsg::Of13FlowStatsReply,
+                        encode_each(&flows, |f| encode_flow_stats(v, f)),
+                    ),
+                    // OpenFlow 1.5's OXS-based flow stats are not written yet.
+                    _ => return Err(OfpError::BadRequest(BadRequest::BadMultipart)),
+                };
+                self.send_multipart(out, raw, entries, xid);
+                Ok(())
+            }),
+            FlowMsg::AggregateRequest(req) => self.view.aggregate(&req).and_then(|a| {
+                let raw = match (v, u.raw) {
+                    (_, RawMsg::NxstAggregateRequest) => RawMsg::NxstAggregateReply,
+                    (Version::Of15, _) => {
+                        return Err(OfpError::BadRequest(BadRequest::BadMultipart))
+                    }
+                    _ => RawMsg::AggregateReply,
+                };
+                self.send_multipart(out, raw, vec![encode_aggregate(&a)], xid);
+                Ok(())
+            }),
+        };
+        if let Err(e) = result {
+            self.error(out, e, msg, xid);
+        }
+    }
+
+    /// Sends `entries` as one or more multipart replies of kind `raw`, all
+    /// but the last flagged REPLY_MORE.
+    fn send_multipart(&self, out: &mut Output, raw: RawMsg, entries: Vec<Vec<u8>>, xid: u32) {
+        let mut bodies: Vec<Vec<u8>> = vec![Vec::new()];
+        for e in entries {
+            if bodies
+                .last()
+                .is_some_and(|b| !b.is_empty() && b.len() + e.len() > MAX_REPLY_BODY)
+            {
+                bodies.push(Vec::new());
+            }
+            if let Some(b) = bodies.last_mut() {
+                b.extend_from_slice(&e);
+            }
+        }
+        let n = bodies.len();
+        for (i, body) in bodies.into_iter().enumerate() {
+            let flags = if i + 1 < n { 1 } else { 0 };
+            self.send(out, &Message::Unparsed(Unparsed { raw, flags, body }), xid);
+        }
+    }
+}
+
+/// One table's OFPMP_TABLE_FEATURES entry, with the eight properties every
+/// controller (and ovs-ofctl) requires: the instructions, next tables,
+/// actions (write and apply), and the fields matched, maskable and settable.
+fn table_features_entry(v: Version, table_id: u8) -> Vec<u8> {
+    use crate::ofp::codec::Writer;
+    use crate::ofp::field::{Encoding, Field};
+
+    fn prop(w: &mut Writer, ty: u16, data: &[u8]) {
+        let m = w.mark();
+        w.u16(ty).u16((4 + data.len()) as u16).bytes(data);
+        w.pad_from(m, 8);
+    }
+    // Fields the classifier can match, with their OXM headers in `v`.
+    let fields: Vec<(Field, u32, bool)> = Field::all()
+        .filter(|f| crate::flow::slots(*f).is_ok())
+        .filter_map(|f| {
+            let h = f.header_for(Encoding::Oxm(v))?;
+            if h.is_experimenter() {
+                return None;
+            }
+            Some((f, h.tlv(false, h.len).to_u32(), f.is_maskable()))
+        })
+        .collect();
+    let oxm = |pred: &dyn Fn(&(Field, u32, bool)) -> bool| -> Vec<u8> {
+        fields
+            .iter()
+            .filter(|x| pred(x))
+            .flat_map(|x| x.1.to_be_bytes())
+            .collect()
+    };
+    // OFPIT_GOTO_TABLE .. OFPIT_CLEAR_ACTIONS (goto only below the last table).
+    let insts: Vec<u8> = (1u16..=5)
+        .filter(|i| *i != 1 || table_id < 253)
+        .flat_map(|i| [i.to_be_bytes(), 4u16.to_be_bytes()].concat())
+        .collect();
+    let next: Vec<u8> = (table_id.saturating_add(1)..254).collect();
+    // OFPAT_OUTPUT, PUSH_VLAN, POP_VLAN, DEC_NW_TTL, SET_FIELD.
+    let acts: Vec<u8> = [0u16, 17, 18, 24, 25]
+        .iter()
+        .flat_map(|a| [a.to_be_bytes(), 4u16.to_be_bytes()].concat())
+        .collect();
+    let settable = oxm(&|x| crate::ofp::action::is_writable(x.0));
+
+    let mut w = Writer::new();
+    let m = w.mark();
+    w.u16(0).u8(table_id).zeros(5);
+    let name = format!("table{table_id}");
+    let mut n = [0u8; 32];
+    n[..name.len()].copy_from_slice(name.as_bytes());
+    w.bytes(&n).u64(u64::MAX).u64(u64::MAX);
+    // OpenFlow 1.3 calls this word `config` (deprecated); 1.4+ capabilities.
+    w.u32(if v >= Version::Of14 { 0 } else { 3 }).u32(1_000_000);
+    prop(&mut w, 0, &insts);
+    prop(&mut w, 2, &next);
+    prop(&mut w, 4, &acts);
+    prop(&mut w, 6, &acts);
+    prop(&mut w, 8, &oxm(&|_| true));
+    prop(&mut w, 10, &oxm(&|x| x.2));
+    prop(&mut w, 12, &settable);
+    prop(&mut w, 14, &settable);
+    let len = w.since(m) as u16;
+    w.patch_u16(m, 0, len);
+    w.into_vec()
+}
+
+/// Encodes each item on its own (so replies can be split between items);
+/// items that cannot be encoded in this version are left out.
+fn encode_each<T: Clone>(
+    items: &[T],
+    f: impl Fn(&[T]) -> Result<Vec<u8>, OfpError>,
+) -> Vec<Vec<u8>> {
+    items
+        .iter()
+        .filter_map(|x| match f(std::slice::from_ref(x)) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                tracing::debug!(error = ?e, "flow left out of a stats reply");
+                None
+            }
+        })
+        .collect()
 }
 
 fn xid_of(msg: &[u8]) -> u32 {
@@ -352,6 +551,18 @@ mod tests {
             Vec::new()
         }
         fn sync(&self) {}
+        fn flow_mod(&self, _: &FlowMod) -> Result<(), OfpError> {
+            Ok(())
+        }
+        fn flow_stats(&self, _: &FlowStatsRequest) -> Result<Vec<FlowStats>, OfpError> {
+            Ok(Vec::new())
+        }
+        fn aggregate(&self, _: &FlowStatsRequest) -> Result<AggregateStats, OfpError> {
+            Ok(AggregateStats::default())
+        }
+        fn packet_out(&self, _: &PacketOut) -> Result<(), OfpError> {
+            Ok(())
+        }
     }
 
     fn session() -> OfSession {

@@ -16,7 +16,7 @@ use oxvs_datapath::Action as DpAction;
 use crate::flow::{from_key, get, key_part, put, FlowWords, FLOW_WORDS};
 use crate::ofp::action::{port, Action, SubField};
 use crate::ofp::field::Field;
-use crate::table::{ActionSet, FlowTables};
+use crate::table::{ActionSet, FlowTables, TableRule};
 
 /// Nested resubmits and gotos past which a translation stops (OVS: 64).
 const MAX_DEPTH: usize = 64;
@@ -65,10 +65,13 @@ pub trait PortMap {
 }
 
 /// The result of a translation.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Translation {
     pub mask: FlowKey,
     pub actions: Vec<DpAction>,
+    /// Every rule the packet matched on the way (their counters get the
+    /// megaflow's traffic).
+    pub rules: Vec<TableRule<OfActions>>,
 }
 
 pub struct Xlate<'a, A: PortMap> {
@@ -80,6 +83,7 @@ pub struct Xlate<'a, A: PortMap> {
     in_dp_port: u32,
     out: Vec<DpAction>,
     action_set: Vec<Action>,
+    rules: Vec<TableRule<OfActions>>,
     depth: usize,
     exit: bool,
 }
@@ -95,6 +99,28 @@ fn getf(flow: &FlowWords, f: Field) -> u128 {
 impl<'a, A: PortMap> Xlate<'a, A> {
     /// Translates a packet with datapath key `key` entering the pipeline.
     pub fn run(tables: &'a FlowTables<OfActions>, ports: &'a A, key: &FlowKey) -> Translation {
+        Self::start(tables, ports, key, None)
+    }
+
+    /// Translates a packet-out: `actions` run on the packet instead of a
+    /// table-0 lookup (a `resubmit` or `output:TABLE` still reaches the
+    /// tables). `in_ofp` is the packet-out's in_port (None: none given).
+    pub fn run_actions(
+        tables: &'a FlowTables<OfActions>,
+        ports: &'a A,
+        key: &FlowKey,
+        in_ofp: Option<u32>,
+        actions: &[Action],
+    ) -> Translation {
+        Self::start(tables, ports, key, Some((in_ofp, actions)))
+    }
+
+    fn start(
+        tables: &'a FlowTables<OfActions>,
+        ports: &'a A,
+        key: &FlowKey,
+        packet_out: Option<(Option<u32>, &[Action])>,
+    ) -> Translation {
         let mut x = Xlate {
             tables,
             ports,
@@ -104,27 +130,39 @@ impl<'a, A: PortMap> Xlate<'a, A> {
             in_dp_port: key.in_port(),
             out: Vec::new(),
             action_set: Vec::new(),
+            rules: Vec::new(),
             depth: 0,
             exit: false,
         };
         let mut mask = FlowKey::ZERO;
         mask.set_in_port(u32::MAX);
         mask.set_recirc_id(u32::MAX);
-        match ports.ofp_port(key.in_port()) {
-            Some(p) => {
-                let _ = put(&mut x.flow, Field::InPort, p as u128);
-                x.table(0);
-                if !x.exit {
-                    let set = std::mem::take(&mut x.action_set);
-                    x.actions(&sort_action_set(set), 0);
-                }
+        match packet_out {
+            Some((in_ofp, actions)) => {
+                let _ = put(
+                    &mut x.flow,
+                    Field::InPort,
+                    in_ofp.unwrap_or(port::LOCAL) as u128,
+                );
+                x.actions(actions, 0);
             }
-            None => {
-                return Translation {
-                    mask,
-                    actions: Vec::new(),
+            None => match ports.ofp_port(key.in_port()) {
+                Some(p) => {
+                    let _ = put(&mut x.flow, Field::InPort, p as u128);
+                    x.table(0);
                 }
-            }
+                None => {
+                    return Translation {
+                        mask,
+                        actions: Vec::new(),
+                        rules: Vec::new(),
+                    }
+                }
+            },
+        }
+        if !x.exit {
+            let set = std::mem::take(&mut x.action_set);
+            x.actions(&sort_action_set(set), 0);
         }
         let wc = key_part(&x.wc);
         for i in 0..wc.words.len() {
@@ -133,6 +171,7 @@ impl<'a, A: PortMap> Xlate<'a, A> {
         Translation {
             mask,
             actions: x.out,
+            rules: x.rules,
         }
     }
 
@@ -145,6 +184,7 @@ impl<'a, A: PortMap> Xlate<'a, A> {
         let rule = self.tables.lookup(t, &self.flow, &mut self.wc).cloned();
         if let Some(r) = rule {
             let acts = r.value.actions.load_full();
+            self.rules.push(r.clone());
             self.actions(&acts.0, t);
         }
         // A miss drops (OpenFlow 1.3+ default; the table-miss flow, when a
@@ -344,6 +384,8 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                 }
                 let _ = put(&mut self.flow, Field::VlanTci, saved);
             }
+            // A packet-out's output:TABLE runs the packet through the tables.
+            port::TABLE if self.depth == 0 => self.table(0),
             // No packet-in yet: a send to the controller is dropped.
             port::CONTROLLER | port::TABLE | port::ANY => {}
             q if q == in_ofp => {} // OpenFlow never sends back out of the input port implicitly.

@@ -8,6 +8,10 @@ use std::process::Command;
 use std::sync::Arc;
 
 use oxvs_ofproto::ofconn::{OfSession, SwitchView};
+use oxvs_ofproto::ofp::error::{BadRequest, OfpError};
+use oxvs_ofproto::ofp::flow_msg::{
+    AggregateStats, FlowMod, FlowStats, FlowStatsRequest, PacketOut,
+};
 use oxvs_ofproto::ofp::message::{
     Port, PortConfig, PortFeatures, PortNo, PortState, PortStats, TableStats,
 };
@@ -74,6 +78,18 @@ impl SwitchView for View {
             .collect()
     }
     fn sync(&self) {}
+    fn flow_mod(&self, _: &FlowMod) -> Result<(), OfpError> {
+        Err(OfpError::BadRequest(BadRequest::EPerm))
+    }
+    fn flow_stats(&self, _: &FlowStatsRequest) -> Result<Vec<FlowStats>, OfpError> {
+        Ok(Vec::new())
+    }
+    fn aggregate(&self, _: &FlowStatsRequest) -> Result<AggregateStats, OfpError> {
+        Ok(AggregateStats::default())
+    }
+    fn packet_out(&self, _: &PacketOut) -> Result<(), OfpError> {
+        Err(OfpError::BadRequest(BadRequest::EPerm))
+    }
 }
 
 struct Factory;
@@ -114,13 +130,15 @@ fn start() -> Switch {
 }
 
 fn ofctl(sw: &Switch, version: &str, args: &[&str]) -> String {
+    // Options, then the command, then the switch, then the command's args.
+    let opts = args.iter().take_while(|a| a.starts_with("--")).count();
     let out = Command::new("ovs-ofctl")
         .arg("-O")
         .arg(version)
         .arg("--timeout=5")
-        .args(args.iter().take(1))
+        .args(&args[..opts + 1])
         .arg(format!("unix:{}", sw.sock.display()))
-        .args(args.iter().skip(1))
+        .args(&args[opts + 1..])
         .output()
         .expect("ovs-ofctl must be installed (apt openvswitch-common)");
     let text =
@@ -213,4 +231,221 @@ fn frags_and_barrier_round_trip() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// A real bridge (ports 1-3 and LOCAL) behind the session.
+mod real {
+    use super::*;
+    use oxvs_datapath::dp::DatapathConfig;
+    use oxvs_datapath::Datapath;
+    use oxvs_ofproto::bridge::{Bridge, BridgePort, VlanMode, OFPP_LOCAL};
+    use oxvs_ofproto::bridge_view::{BridgeView, PortSource};
+
+    struct Links;
+    impl PortSource for Links {
+        fn link(&self, p: &BridgePort) -> ([u8; 6], bool) {
+            ([0x02, 0, 0, 0, 0, p.ofp_port as u8], true)
+        }
+        fn counters(&self, _: u32) -> Option<oxvs_datapath::port::PortStats> {
+            None
+        }
+        fn dp_now_ms(&self) -> u64 {
+            0
+        }
+    }
+
+    pub struct RealFactory(pub Arc<BridgeView>);
+    impl SessionFactory for RealFactory {
+        fn session(&self, _out: mpsc::Sender<Vec<u8>>, _peer: String) -> Box<dyn Session> {
+            Box::new(OfSession::new(self.0.clone(), Version::ALL.to_vec(), None))
+        }
+    }
+
+    pub fn start_real() -> (Switch, Arc<Bridge>, Arc<Datapath>) {
+        let bridge = Bridge::new("br0");
+        for (p, name) in [(1, "p1"), (2, "p2"), (3, "p3"), (OFPP_LOCAL, "br0")] {
+            bridge
+                .add_port(BridgePort {
+                    ofp_port: p,
+                    dp_port: p & 0xff,
+                    name: name.into(),
+                    vlan: VlanMode::Trunk(None),
+                })
+                .expect("port");
+        }
+        let dp = Arc::new(Datapath::new(DatapathConfig::default()));
+        let view = Arc::new(BridgeView {
+            bridge: bridge.clone(),
+            dp: dp.clone(),
+            datapath_id: 1,
+            ports: Arc::new(Links),
+        });
+        let dir = tempfile::tempdir().expect("temp dir");
+        let sock = dir.path().join("br0.mgmt");
+        let rt = tokio::runtime::Runtime::new().expect("runtime");
+        let listen = Listen::Unix(sock.clone());
+        rt.spawn(async move {
+            if let Err(e) = serve(listen, Arc::new(RealFactory(view))).await {
+                panic!("serve: {e}");
+            }
+        });
+        for _ in 0..100 {
+            if sock.exists() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        (
+            Switch {
+                sock,
+                _dir: dir,
+                _rt: rt,
+            },
+            bridge,
+            dp,
+        )
+    }
+}
+
+fn flows(sw: &Switch, v: &str) -> Vec<String> {
+    let out = ofctl(sw, v, &["--no-stats", "--sort", "dump-flows"]);
+    out.lines()
+        .filter(|l| l.starts_with(' '))
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn add_dump_mod_and_delete_flows() {
+    for v in ["OpenFlow10", "OpenFlow13", "OpenFlow14"] {
+        let (sw, _bridge, _dp) = real::start_real();
+        assert_eq!(
+            flows(&sw, v),
+            vec!["priority=0 actions=NORMAL"],
+            "{v}: a new bridge has the NORMAL flow"
+        );
+        ofctl(&sw, v, &["del-flows"]);
+        assert!(flows(&sw, v).is_empty(), "{v}");
+        ofctl(
+            &sw,
+            v,
+            &[
+                "add-flow",
+                "priority=100,ip,nw_dst=10.0.0.1,actions=output:2",
+            ],
+        );
+        ofctl(
+            &sw,
+            v,
+            &[
+                "add-flow",
+                "priority=200,tcp,in_port=1,tp_dst=80,actions=mod_nw_dst:10.0.0.9,output:3",
+            ],
+        );
+        ofctl(
+            &sw,
+            v,
+            &[
+                "add-flow",
+                "in_port=2,dl_src=02:00:00:00:00:01,actions=drop",
+            ],
+        );
+        let f = flows(&sw, v);
+        assert_eq!(
+            f,
+            vec![
+                "priority=100,ip,nw_dst=10.0.0.1 actions=output:2",
+                "priority=200,tcp,in_port=1,tp_dst=80 actions=mod_nw_dst:10.0.0.9,output:3",
+                "in_port=2,dl_src=02:00:00:00:00:01 actions=drop",
+            ]
+            .iter()
+            .map(|s| s.replace(
+                "mod_nw_dst:10.0.0.9",
+                if v == "OpenFlow10" {
+                    "mod_nw_dst:10.0.0.9"
+                } else {
+                    "set_field:10.0.0.9->ip_dst"
+                }
+            ))
+            .collect::<Vec<_>>(),
+            "{v}"
+        );
+        // Loose modify of everything matching ip.
+        ofctl(&sw, v, &["mod-flows", "ip,actions=output:1"]);
+        let f = flows(&sw, v);
+        assert!(
+            f.contains(&"priority=100,ip,nw_dst=10.0.0.1 actions=output:1".to_string()),
+            "{v}: {f:?}"
+        );
+        assert!(
+            f.iter()
+                .any(|l| l.starts_with("priority=200,tcp") && l.ends_with("actions=output:1")),
+            "{v}: {f:?}"
+        );
+        // Strict delete needs the exact priority.
+        ofctl(
+            &sw,
+            v,
+            &["--strict", "del-flows", "priority=99,ip,nw_dst=10.0.0.1"],
+        );
+        assert_eq!(flows(&sw, v).len(), 3, "{v}");
+        ofctl(
+            &sw,
+            v,
+            &["--strict", "del-flows", "priority=100,ip,nw_dst=10.0.0.1"],
+        );
+        assert_eq!(flows(&sw, v).len(), 2, "{v}");
+        // Loose delete by in_port.
+        ofctl(&sw, v, &["del-flows", "in_port=2"]);
+        assert_eq!(flows(&sw, v).len(), 1, "{v}");
+        let agg = ofctl(&sw, v, &["dump-aggregate"]);
+        assert!(agg.contains("flow_count=1"), "{v}: {agg}");
+    }
+}
+
+#[test]
+fn add_flows_from_a_file_and_bad_flows_get_errors() {
+    let (sw, _bridge, _dp) = real::start_real();
+    let dir = tempfile::tempdir().expect("dir");
+    let file = dir.path().join("flows.txt");
+    let text: String = (0..500)
+        .map(|i| {
+            format!(
+                "priority={},udp,tp_dst={},actions=output:{}\n",
+                10 + i % 7,
+                i,
+                1 + i % 3
+            )
+        })
+        .collect();
+    std::fs::write(&file, text).expect("write");
+    ofctl(
+        &sw,
+        "OpenFlow13",
+        &["add-flows", file.to_str().expect("utf8")],
+    );
+    assert_eq!(
+        flows(&sw, "OpenFlow13").len(),
+        501,
+        "500 flows and the NORMAL flow"
+    );
+    // A flow_mod with an action the switch cannot run is refused, not
+    // silently accepted.
+    let out = Command::new("ovs-ofctl")
+        .args([
+            "-O",
+            "OpenFlow13",
+            "add-flow",
+            &format!("unix:{}", sw.sock.display()),
+            "ip,actions=ct(commit)",
+        ])
+        .output()
+        .expect("ovs-ofctl");
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("OFPBAC_BAD_TYPE"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(flows(&sw, "OpenFlow13").len(), 501);
 }

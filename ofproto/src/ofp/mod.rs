@@ -16,10 +16,11 @@
 pub mod action;
 pub mod codec;
 pub mod error;
-pub mod message;
 pub mod field;
+pub mod flow_msg;
 pub mod instruction;
 pub mod matching;
+pub mod message;
 
 /// An OpenFlow protocol version this switch speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -83,11 +84,19 @@ impl Header {
     /// Reads a header from the start of `b`.
     pub fn parse(b: &[u8]) -> Result<Header, codec::CodecError> {
         let mut r = codec::Reader::new(b);
-        Ok(Header { version: r.u8()?, msg_type: r.u8()?, length: r.u16()?, xid: r.u32()? })
+        Ok(Header {
+            version: r.u8()?,
+            msg_type: r.u8()?,
+            length: r.u16()?,
+            xid: r.u32()?,
+        })
     }
 
     pub fn emit(&self, w: &mut codec::Writer) {
-        w.u8(self.version).u8(self.msg_type).u16(self.length).u32(self.xid);
+        w.u8(self.version)
+            .u8(self.msg_type)
+            .u16(self.length)
+            .u32(self.xid);
     }
 }
 
@@ -106,7 +115,12 @@ mod tests {
 
     #[test]
     fn header_round_trip() {
-        let h = Header { version: 4, msg_type: 2, length: 8, xid: 0xdead_beef };
+        let h = Header {
+            version: 4,
+            msg_type: 2,
+            length: 8,
+            xid: 0xdead_beef,
+        };
         let mut w = codec::Writer::new();
         h.emit(&mut w);
         assert_eq!(Header::parse(w.as_slice()), Ok(h));

@@ -1,0 +1,134 @@
+//! [`SwitchView`] over a bridge and its datapath: what an OpenFlow
+//! connection to a bridge sees. Port descriptions and counters come from
+//! whoever owns the ports (the daemon), through [`PortSource`].
+
+use std::sync::Arc;
+
+use oxvs_datapath::Datapath;
+
+use crate::bridge::{Bridge, BridgePort, OFPP_LOCAL};
+use crate::ofconn::SwitchView;
+use crate::ofp::error::OfpError;
+use crate::ofp::flow_msg::{AggregateStats, FlowMod, FlowStats, FlowStatsRequest, PacketOut};
+use crate::ofp::message::{
+    Port, PortConfig, PortFeatures, PortNo, PortState, PortStats, TableStats,
+};
+use crate::table::N_TABLES;
+
+/// What the owner of the ports knows about them.
+pub trait PortSource: Send + Sync {
+    /// MAC address and whether the link is up.
+    fn link(&self, port: &BridgePort) -> ([u8; 6], bool);
+    /// Counters of a datapath port.
+    fn counters(&self, dp_port: u32) -> Option<oxvs_datapath::port::PortStats>;
+    /// The datapath clock (ms), for revalidation at barriers.
+    fn dp_now_ms(&self) -> u64;
+}
+
+pub struct BridgeView {
+    pub bridge: Arc<Bridge>,
+    pub dp: Arc<Datapath>,
+    pub datapath_id: u64,
+    pub ports: Arc<dyn PortSource>,
+}
+
+impl BridgeView {
+    fn describe(&self, p: &BridgePort) -> Port {
+        let (hw_addr, up) = self.ports.link(p);
+        Port {
+            port_no: PortNo(p.ofp_port),
+            hw_addr,
+            name: p.name.clone(),
+            config: PortConfig(0),
+            state: PortState(if up {
+                PortState::LIVE
+            } else {
+                PortState::LINK_DOWN
+            }),
+            curr: PortFeatures(0),
+            advertised: PortFeatures(0),
+            supported: PortFeatures(0),
+            peer: PortFeatures(0),
+            curr_speed: 0,
+            max_speed: 0,
+            props: Vec::new(),
+        }
+    }
+}
+
+impl SwitchView for BridgeView {
+    fn datapath_id(&self) -> u64 {
+        self.datapath_id
+    }
+
+    fn ports(&self) -> Vec<Port> {
+        // LOCAL last, as Open vSwitch lists it.
+        let mut v = self.bridge.ports();
+        v.sort_by_key(|p| (p.ofp_port == OFPP_LOCAL, p.ofp_port));
+        v.iter().map(|p| self.describe(p)).collect()
+    }
+
+    fn port_stats(&self, port: PortNo) -> Vec<PortStats> {
+        self.bridge
+            .ports()
+            .iter()
+            .filter(|p| port == PortNo::ANY || PortNo(p.ofp_port) == port)
+            .map(|p| {
+                let c = self.ports.counters(p.dp_port).unwrap_or_default();
+                PortStats {
+                    port_no: PortNo(p.ofp_port),
+                    duration: Some((0, 0)),
+                    rx_packets: c.rx_packets,
+                    tx_packets: c.tx_packets,
+                    rx_bytes: c.rx_bytes,
+                    tx_bytes: c.tx_bytes,
+                    rx_dropped: c.rx_dropped,
+                    tx_dropped: c.tx_dropped,
+                    rx_errors: c.rx_errors,
+                    tx_errors: c.tx_errors,
+                    ..PortStats::default()
+                }
+            })
+            .collect()
+    }
+
+    fn table_stats(&self) -> Vec<TableStats> {
+        let t = self.bridge.tables();
+        (0..(N_TABLES - 1) as u8)
+            .map(|i| TableStats {
+                table_id: i,
+                name: format!("table{i}"),
+                wildcards: 0x3f_ffff,
+                max_entries: t.max_flows as u32,
+                active_count: t.len(i) as u32,
+                lookup_count: t.counters[i as usize]
+                    .lookups
+                    .load(std::sync::atomic::Ordering::Relaxed),
+                matched_count: t.counters[i as usize]
+                    .matched
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    fn sync(&self) {
+        self.bridge
+            .revalidate(&self.dp, self.ports.dp_now_ms(), 1000);
+    }
+
+    fn flow_mod(&self, fm: &FlowMod) -> Result<(), OfpError> {
+        self.bridge.apply_flow_mod(fm).map(|_| ())
+    }
+
+    fn flow_stats(&self, req: &FlowStatsRequest) -> Result<Vec<FlowStats>, OfpError> {
+        self.bridge.flow_stats(req)
+    }
+
+    fn aggregate(&self, req: &FlowStatsRequest) -> Result<AggregateStats, OfpError> {
+        self.bridge.aggregate(req)
+    }
+
+    fn packet_out(&self, po: &PacketOut) -> Result<(), OfpError> {
+        self.bridge.packet_out(&self.dp, po)
+    }
+}
