@@ -132,3 +132,29 @@ impl SwitchView for BridgeView {
         self.bridge.packet_out(&self.dp, po)
     }
 }
+
+/// Opens an OpenFlow session on a bridge for each accepted connection.
+pub struct BridgeSessions {
+    pub view: Arc<BridgeView>,
+    pub versions: Vec<crate::ofp::Version>,
+    /// Inactivity probe for these connections (None for management sockets).
+    pub probe_ms: Option<u64>,
+}
+
+impl crate::server::SessionFactory for BridgeSessions {
+    fn session(
+        &self,
+        _outbound: tokio::sync::mpsc::Sender<Vec<u8>>,
+        peer: String,
+    ) -> Box<dyn crate::server::Session> {
+        tracing::info!(bridge = self.view.bridge.name(), %peer, "OpenFlow connection");
+        Box::new(crate::ofconn::OfSession::new(self.view.clone(), self.versions.clone(), self.probe_ms))
+    }
+}
+
+/// Serves OpenFlow for a bridge on `listen` (e.g. `punix:<rundir>/br0.mgmt`
+/// or `ptcp:6653`) until the runtime stops, in every supported version.
+pub async fn serve_bridge(listen: crate::server::Listen, view: Arc<BridgeView>) -> std::io::Result<()> {
+    let sessions = BridgeSessions { view, versions: crate::ofp::Version::ALL.to_vec(), probe_ms: None };
+    crate::server::serve(listen, Arc::new(sessions)).await
+}
