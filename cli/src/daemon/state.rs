@@ -469,7 +469,7 @@ impl State {
         }
         if self.cfg.bridge(&spec.name).is_some() {
             return Err(CtlError::exists(format!(
-                "{} is a bridge (and that bridge's LOCAL port)",
+                "{0} already exists: it is bridge {0}'s LOCAL port",
                 spec.name
             )));
         }
