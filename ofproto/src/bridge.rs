@@ -30,7 +30,8 @@ use crate::table::{
     FlowFlags, FlowModCommand, FlowModError, FlowModResult, FlowModSpec, FlowTables, RemovedReason,
     TableRule,
 };
-use crate::xlate::{OfActions, PortMap, Translation, Xlate};
+use crate::async_msg::{AsyncHub, PacketIn};
+use crate::xlate::{OfActions, PacketInSpec, PortMap, Translation, Xlate};
 use oxvs_datapath::upcall::{MegaflowSpec, Upcall, UpcallHandler, UpcallKind, UpcallReply};
 use oxvs_datapath::{Action, Datapath};
 use parking_lot::Mutex;
@@ -160,6 +161,10 @@ pub struct Bridge {
     ports_writer: Mutex<()>,
     macs: Mutex<MacTable>,
     tables: RwLock<FlowTables<OfActions>>,
+    /// Delivers packet-ins and other asynchronous messages to connections.
+    pub hub: AsyncHub,
+    /// Userspace-action cookies handed to the datapath, and what each means.
+    packet_ins: Mutex<HashMap<u64, PacketInSpec>>,
     /// Packets and bytes of each megaflow (by address) already credited to
     /// OpenFlow rules.
     pushed: Mutex<HashMap<usize, (u64, u64)>>,
@@ -192,6 +197,8 @@ impl Bridge {
             }),
             tables: RwLock::new(default_tables()),
             pushed: Mutex::new(HashMap::new()),
+            hub: AsyncHub::default(),
+            packet_ins: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(1),
             revalidated: AtomicU64::new(0),
             last_full_ms: AtomicU64::new(0),
@@ -612,6 +619,28 @@ impl Bridge {
         Ok(())
     }
 
+    /// A packet the datapath sent up with a userspace action: turn it into
+    /// a packet-in for the controllers.
+    pub fn upcall_action(&self, userdata: u64, packet: &oxvs_datapath::Packet) {
+        let Some(spec) = self.packet_ins.lock().get(&userdata).copied() else {
+            tracing::debug!(userdata, "userspace action with an unknown cookie");
+            return;
+        };
+        let in_port = self.ports.load().dp_to_ofp.get(&packet.meta.in_port).copied().unwrap_or(OFPP_LOCAL);
+        let data = packet.data();
+        // Nothing is buffered, so max_len only matters when it cuts the frame
+        // (OFPCML_NO_BUFFER = 0xffff: whole frame).
+        let cut = if spec.max_len == u16::MAX { data.len() } else { data.len().min(spec.max_len as usize) };
+        self.hub.packet_in(&PacketIn {
+            reason: spec.reason,
+            table_id: spec.table_id,
+            cookie: spec.cookie,
+            in_port,
+            data: data[..cut].to_vec(),
+            total_len: data.len().min(u16::MAX as usize) as u16,
+        });
+    }
+
     /// Forgets every learned MAC (`fdb/flush`).
     pub fn flush_macs(&self) {
         self.macs.lock().entries.clear();
@@ -671,8 +700,18 @@ impl PortMap for PortView<'_> {
     }
 
     fn normal(&self, flow: &FlowWords, wc: &mut FlowWords) -> Vec<(u32, Option<u16>)> {
-        self.bridge
-            .normal(self.ports, flow, wc, self.learn, self.now)
+        self.bridge.normal(self.ports, flow, wc, self.learn, self.now)
+    }
+
+    fn controller(&self, spec: PacketInSpec) -> u64 {
+        // The same spec always gets the same cookie, so re-translations
+        // produce identical actions and megaflows stay valid.
+        let id = oxvs_datapath::flow_key::hash_words(&[
+            spec.cookie,
+            (spec.reason as u64) << 32 | (spec.table_id as u64) << 16 | spec.max_len as u64,
+        ]);
+        self.bridge.packet_ins.lock().insert(id, spec);
+        id
     }
 }
 
@@ -754,11 +793,10 @@ impl UpcallHandler for UpcallDispatcher {
                     actions,
                 }
             }
-            // No pipeline step sends packets to userspace yet.
-            UpcallKind::Action { .. } => UpcallReply {
-                install: None,
-                actions: Arc::from(Vec::new()),
-            },
+            UpcallKind::Action { userdata } => {
+                b.upcall_action(userdata, &up.packet);
+                UpcallReply { install: None, actions: Arc::from(Vec::new()) }
+            }
         }
     }
 }

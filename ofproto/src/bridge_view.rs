@@ -144,11 +144,15 @@ pub struct BridgeSessions {
 impl crate::server::SessionFactory for BridgeSessions {
     fn session(
         &self,
-        _outbound: tokio::sync::mpsc::Sender<Vec<u8>>,
+        outbound: tokio::sync::mpsc::Sender<Vec<u8>>,
         peer: String,
     ) -> Box<dyn crate::server::Session> {
         tracing::info!(bridge = self.view.bridge.name(), %peer, "OpenFlow connection");
-        Box::new(crate::ofconn::OfSession::new(self.view.clone(), self.versions.clone(), self.probe_ms))
+        let sub = crate::async_msg::Subscriber::new(outbound);
+        self.view.bridge.hub.subscribe(&sub);
+        Box::new(
+            crate::ofconn::OfSession::new(self.view.clone(), self.versions.clone(), self.probe_ms).with_subscriber(sub),
+        )
     }
 }
 

@@ -1,6 +1,7 @@
 //! oxvs-ofproto: the OpenFlow side of the switch. Today: the wire codec
 //! (`ofp`). Connections, flow tables and xlate follow.
 
+pub mod async_msg;
 pub mod bridge;
 pub mod bridge_view;
 pub mod classifier;

@@ -23,6 +23,7 @@ use crate::ofp::message::switch::{
 };
 use crate::ofp::message::{decode, encode, Dir, Form, Message, RawMsg, Unparsed};
 use crate::ofp::{Header, Version};
+use crate::async_msg::Subscriber;
 use crate::server::{Output, Session};
 
 /// What a connection needs to know about its switch.
@@ -70,6 +71,8 @@ pub struct OfSession {
     last_heard_ms: u64,
     probe_sent: bool,
     next_xid: u32,
+    /// This connection's end of its bridge's asynchronous-message hub.
+    subscriber: Option<Arc<Subscriber>>,
 }
 
 /// Shared generation id for primary election, across connections.
@@ -96,6 +99,22 @@ impl OfSession {
             last_heard_ms: 0,
             probe_sent: false,
             next_xid: 1,
+            subscriber: None,
+        }
+    }
+
+    /// Receives the bridge's asynchronous messages through `s`.
+    pub fn with_subscriber(mut self, s: Arc<Subscriber>) -> OfSession {
+        self.subscriber = Some(s);
+        self
+    }
+
+    fn publish_state(&self) {
+        if let Some(s) = &self.subscriber {
+            let mut st = s.state.lock();
+            st.version = self.version;
+            st.role = self.settings.role;
+            st.packet_in_format = self.settings.packet_in_format.unwrap_or(PacketInFormat::Standard);
         }
     }
 
@@ -130,7 +149,10 @@ impl OfSession {
             _ => Err(OfpError::HelloFailed(HelloFailed::Incompatible)),
         };
         match result {
-            Ok(v) => self.version = Some(v),
+            Ok(v) => {
+                self.version = Some(v);
+                self.publish_state();
+            }
             Err(e) => {
                 // Report in the lowest version we speak, which any peer
                 // understands well enough to print, then hang up.
@@ -266,7 +288,10 @@ impl OfSession {
                 self.send(out, &Message::BarrierReply, xid)
             }
             Message::RoleRequest(r) => match self.role_request(&r) {
-                Ok(reply) => self.send(out, &Message::RoleReply(reply), xid),
+                Ok(reply) => {
+                    self.publish_state();
+                    self.send(out, &Message::RoleReply(reply), xid)
+                }
                 Err(e) => self.error(out, e, msg, xid),
             },
             Message::GetAsyncRequest => self.send(
@@ -276,7 +301,12 @@ impl OfSession {
             ),
             Message::SetAsync(a) => self.settings.async_config = a,
             Message::SetFlowFormat(_) => {}
-            Message::SetPacketInFormat(f) => self.settings.packet_in_format = Some(f),
+            Message::SetPacketInFormat(f @ (PacketInFormat::Standard | PacketInFormat::Nxt)) => {
+                self.settings.packet_in_format = Some(f);
+                self.publish_state();
+            }
+            // NXT_PACKET_IN2 is not written yet; controllers fall back.
+            Message::SetPacketInFormat(_) => self.error(out, OfpError::BadRequest(BadRequest::EPerm), msg, xid),
             Message::FlowModTableId(on) => self.settings.flow_mod_table_id = on,
             Message::MultipartRequest(req) => match self.multipart(&req.body) {
                 Ok(body) => self.send(

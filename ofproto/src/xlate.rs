@@ -58,10 +58,22 @@ pub trait PortMap {
     fn dp_port(&self, ofp_port: u32) -> Option<u32>;
     /// Every OpenFlow port of the bridge (for flood/all), sorted.
     fn all_ports(&self) -> Vec<u32>;
+    /// The userspace-action cookie that turns into this packet-in when the
+    /// datapath sends the packet up.
+    fn controller(&self, spec: PacketInSpec) -> u64;
     /// The NORMAL action: outputs (OpenFlow ports, with the VLAN tag each
     /// needs: None untagged) for a frame of this flow; reads and marks the
     /// fields it consults in `wc`.
     fn normal(&self, flow: &FlowWords, wc: &mut FlowWords) -> Vec<(u32, Option<u16>)>;
+}
+
+/// How a packet sent to the controller is reported.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PacketInSpec {
+    pub reason: u8,
+    pub table_id: u8,
+    pub cookie: u64,
+    pub max_len: u16,
 }
 
 /// The result of a translation.
@@ -86,6 +98,9 @@ pub struct Xlate<'a, A: PortMap> {
     rules: Vec<TableRule<OfActions>>,
     depth: usize,
     exit: bool,
+    /// Table and cookie of the rule whose actions are running (packet-in).
+    cur_table: u8,
+    cur_cookie: u64,
 }
 
 fn mark(wc: &mut FlowWords, f: Field) {
@@ -133,6 +148,8 @@ impl<'a, A: PortMap> Xlate<'a, A> {
             rules: Vec::new(),
             depth: 0,
             exit: false,
+            cur_table: 0,
+            cur_cookie: 0,
         };
         let mut mask = FlowKey::ZERO;
         mask.set_in_port(u32::MAX);
@@ -185,7 +202,11 @@ impl<'a, A: PortMap> Xlate<'a, A> {
         if let Some(r) = rule {
             let acts = r.value.actions.load_full();
             self.rules.push(r.clone());
+            let saved = (self.cur_table, self.cur_cookie);
+            self.cur_table = t;
+            self.cur_cookie = r.value.cookie.load(std::sync::atomic::Ordering::Relaxed);
             self.actions(&acts.0, t);
+            (self.cur_table, self.cur_cookie) = saved;
         }
         // A miss drops (OpenFlow 1.3+ default; the table-miss flow, when a
         // controller installs one, is a rule like any other).
@@ -199,6 +220,8 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                 return;
             }
             match a {
+                Action::Output { port: port::CONTROLLER, max_len } => self.controller(1, *max_len),
+                Action::Controller(c) => self.controller(c.reason, c.max_len),
                 Action::Output { port, .. } => self.output(*port),
                 Action::OutputTrunc { port, max_len } => {
                     self.commit();
@@ -395,6 +418,18 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                 }
             }
         }
+    }
+
+    /// Sends the packet, as it is now, to the controllers.
+    fn controller(&mut self, reason: u8, max_len: u16) {
+        self.commit();
+        let id = self.ports.controller(PacketInSpec {
+            reason,
+            table_id: self.cur_table,
+            cookie: self.cur_cookie,
+            max_len,
+        });
+        self.out.push(DpAction::Userspace { userdata: id });
     }
 
     fn emit_output(&mut self, dp: u32) {
@@ -596,7 +631,6 @@ pub fn unsupported(acts: &[Action]) -> Option<&'static str> {
         Action::Multipath(_) => Some("multipath"),
         Action::Bundle(_) => Some("bundle"),
         Action::Group(_) => Some("group"),
-        Action::Controller(_) => Some("controller"),
         Action::Sample(_) => Some("sample"),
         Action::StackPush(_) | Action::StackPop(_) => Some("stack"),
         Action::PushMpls(_) | Action::PopMpls(_) => Some("mpls"),

@@ -254,13 +254,6 @@ mod real {
         }
     }
 
-    pub struct RealFactory(pub Arc<BridgeView>);
-    impl SessionFactory for RealFactory {
-        fn session(&self, _out: mpsc::Sender<Vec<u8>>, _peer: String) -> Box<dyn Session> {
-            Box::new(OfSession::new(self.0.clone(), Version::ALL.to_vec(), None))
-        }
-    }
-
     pub fn start_real() -> (Switch, Arc<Bridge>, Arc<Datapath>) {
         let bridge = Bridge::new("br0");
         for (p, name) in [(1, "p1"), (2, "p2"), (3, "p3"), (OFPP_LOCAL, "br0")] {
@@ -285,7 +278,12 @@ mod real {
         let rt = tokio::runtime::Runtime::new().expect("runtime");
         let listen = Listen::Unix(sock.clone());
         rt.spawn(async move {
-            if let Err(e) = serve(listen, Arc::new(RealFactory(view))).await {
+            let sessions = oxvs_ofproto::bridge_view::BridgeSessions {
+                view,
+                versions: Version::ALL.to_vec(),
+                probe_ms: None,
+            };
+            if let Err(e) = serve(listen, Arc::new(sessions)).await {
                 panic!("serve: {e}");
             }
         });
@@ -448,4 +446,112 @@ fn add_flows_from_a_file_and_bad_flows_get_errors() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(flows(&sw, "OpenFlow13").len(), 501);
+}
+
+#[test]
+fn packet_in_reaches_ovs_ofctl_monitor_and_packet_out_is_forwarded() {
+    use oxvs_datapath::dp::PollThread;
+    use oxvs_datapath::port::MemoryPort;
+    use oxvs_ofproto::bridge::UpcallDispatcher;
+    use std::io::{BufRead, BufReader};
+
+    let (sw, bridge, dp) = real::start_real();
+    let mut pt = PollThread::new(dp.clone());
+    let mut handles = Vec::new();
+    for p in 1..=3u32 {
+        let port = MemoryPort::new(format!("p{p}"), p).with_capture(100);
+        handles.push(port.handle());
+        pt.ports.add(p, Box::new(port));
+    }
+    let mut disp = UpcallDispatcher::new();
+    disp.attach(bridge.clone());
+    ofctl(
+        &sw,
+        "OpenFlow13",
+        &["add-flow", "in_port=1,actions=controller"],
+    );
+
+    let mut monitor = Command::new("ovs-ofctl")
+        .args([
+            "-O",
+            "OpenFlow13",
+            "monitor",
+            &format!("unix:{}", sw.sock.display()),
+            "65534",
+        ])
+        // monitor opens a control socket in the rundir.
+        .env("OVS_RUNDIR", sw.sock.parent().expect("socket dir"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("ovs-ofctl monitor");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while bridge.hub.connected() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    if bridge.hub.connected() != 1 {
+        let _ = monitor.kill();
+        let out = monitor.wait_with_output().expect("monitor output");
+        panic!(
+            "monitor did not connect: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    let mut frame = vec![0u8; 60];
+    frame[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+    frame[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    frame[12..14].copy_from_slice(&[0x88, 0xb5]);
+    handles[0].inject(&frame);
+    for _ in 0..3 {
+        pt.poll_once(0);
+        dp.handle_upcalls(&mut disp, 64);
+        pt.run_executes(0);
+    }
+    let stdout = monitor.stdout.take().expect("stdout");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut seen = Vec::new();
+    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(3)) {
+        seen.push(line.clone());
+        if line.contains("OFPT_PACKET_IN") {
+            break;
+        }
+    }
+    let _ = monitor.kill();
+    let err = monitor
+        .wait_with_output()
+        .map(|o| String::from_utf8_lossy(&o.stderr).to_string())
+        .unwrap_or_default();
+    let text = seen.join("\n") + &err;
+    assert!(
+        text.contains("OFPT_PACKET_IN (OF1.3)"),
+        "{text} / counters {:?}",
+        dp.counters.snapshot()
+    );
+    assert!(text.contains("total_len=60 in_port=1"), "{text}");
+    assert!(text.contains("(via action)"), "{text}");
+
+    // A packet-out from the controller leaves through port 2.
+    let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
+    ofctl(
+        &sw,
+        "OpenFlow13",
+        &[
+            "packet-out",
+            &format!("in_port=1 packet={hex} actions=output:2"),
+        ],
+    );
+    pt.run_executes(0);
+    pt.flush();
+    let sent = handles[1].take_sent();
+    assert_eq!(sent.len(), 1, "packet-out forwarded");
+    assert_eq!(sent[0].data, frame);
 }
