@@ -49,8 +49,10 @@ Port commands:
   del-port [BRIDGE] PORT        delete a port
   list-ports BRIDGE             print the names of a bridge's ports
 
-Controller and fail mode:
-  set-controller BRIDGE TARGET...   store controller targets (tcp:IP:PORT, ...)
+Controller and fail mode (ovs-ofctl reaches BRIDGE on unix:RUNDIR/BRIDGE.mgmt):
+  set-controller BRIDGE TARGET...   controller targets: ptcp:PORT[:IP] and
+                                    punix:PATH listen; tcp:/ssl:/unix: are
+                                    stored (connecting out is not implemented)
   del-controller BRIDGE             forget them
   get-controller BRIDGE
   set-fail-mode BRIDGE standalone|secure

@@ -265,10 +265,11 @@ pub fn run(tmp_root: &Path) -> Result<(), DemoError> {
     println!("   oxvsctl --rundir {r} add-port {BRIDGE} p9 type=internal");
     println!("   ip netns exec oxdemo-h1 ping 10.99.0.3");
     println!("   ip link del oxdemo-h3      # the port goes down, h1 and h2 keep talking");
-    println!(
-        "   ovs-ofctl: not yet. oxvsd does not serve OpenFlow in this version; when it does,\n   \
-         `ovs-ofctl show unix:{r}/{BRIDGE}.mgmt` will answer."
-    );
+    println!("   OVS_RUNDIR={r} ovs-ofctl show {BRIDGE}");
+    println!("   OVS_RUNDIR={r} ovs-ofctl dump-flows {BRIDGE}");
+    println!("   OVS_RUNDIR={r} ovs-ofctl add-flow {BRIDGE} priority=10,icmp,actions=drop");
+    println!("   OVS_RUNDIR={r} ovs-ofctl del-flows {BRIDGE} icmp");
+    println!("   (ovs-ofctl reaches the bridge on unix:{r}/{BRIDGE}.mgmt)");
     println!("== Ctrl-C (or SIGTERM) stops the demo and removes everything it made.");
     let _ = io::stdout().flush();
 

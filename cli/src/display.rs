@@ -6,7 +6,8 @@ use std::fmt::Write;
 
 use crate::odp::format_tcp_flags_short;
 use crate::proto::{
-    CoverageLine, CtlData, DpFlow, FdbEntry, LinkState, ShowData, ShowPort, UpcallData,
+    ControllerState, CoverageLine, CtlData, DpFlow, FdbEntry, LinkState, ShowData, ShowPort,
+    UpcallData,
 };
 use oxvs_ofproto::bridge::OFPP_LOCAL;
 
@@ -119,12 +120,12 @@ pub fn render_show(d: &ShowData) -> String {
     for b in &d.bridges {
         let _ = writeln!(s, "    Bridge {}", quote_if_needed(&b.name));
         for c in &b.controllers {
-            let state = if d.openflow {
-                ""
-            } else {
-                " (stored; OpenFlow connections are not implemented yet)"
+            let state = match &c.state {
+                ControllerState::Listening => " (listening)".to_string(),
+                ControllerState::Failed(e) => format!(" (error: {e})"),
+                ControllerState::NotImplemented(why) => format!(" (stored; {why})"),
             };
-            let _ = writeln!(s, "        Controller {c:?}{state}");
+            let _ = writeln!(s, "        Controller {:?}{state}", c.target);
         }
         if let Some(m) = b.fail_mode {
             let _ = writeln!(s, "        fail_mode: {}", m.as_str());

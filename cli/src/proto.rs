@@ -172,10 +172,30 @@ pub struct ShowPort {
     pub stats: Option<PortCounters>,
 }
 
+/// A controller target and what the daemon does with it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShowController {
+    pub target: String,
+    pub state: ControllerState,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ControllerState {
+    /// A passive target (ptcp:, punix:) the bridge listens on.
+    Listening,
+    /// The listener could not start (or stopped): why.
+    Failed(String),
+    /// Stored, but this version does not act on it (why).
+    NotImplemented(String),
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShowBridge {
     pub name: String,
-    pub controllers: Vec<String>,
+    /// Where `ovs-ofctl` reaches the bridge (`unix:<rundir>/<bridge>.mgmt`).
+    pub mgmt: String,
+    pub controllers: Vec<ShowController>,
     pub fail_mode: Option<FailMode>,
     pub ports: Vec<ShowPort>,
 }

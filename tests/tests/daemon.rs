@@ -133,7 +133,8 @@ fn control_plane_verbs_persist_across_kill_and_restart() {
             "Interface tp1\n                type: tap\n                ofport: 9",
             "trunks: [5, 6]",
             "ofport: LOCAL",
-            "OpenFlow connections are not implemented yet",
+            "Controller \"ptcp:6654\" (listening)",
+            "connecting out to controllers is not implemented yet",
         ] {
             assert!(show.contains(needle), "{when}: show lacks {needle:?}:\n{show}");
         }
@@ -616,4 +617,74 @@ fn pcap_ports_replay_into_the_bridge_and_capture_its_output() {
     assert!(show.contains("options: {rxq_pcap="), "{show}");
     let flows = ctl_ok(BINS, &dirs, &["dpctl/dump-flows"]);
     assert!(flows.contains("dst=ff:ff:ff:ff:ff:ff"), "{flows}");
+}
+
+/// Runs `ovs-ofctl ARGS` against the daemon's bridges (OVS_RUNDIR points
+/// at its run directory, so `br0` means `unix:RUNDIR/br0.mgmt`).
+fn ofctl(dirs: &Dirs, args: &[&str]) -> String {
+    let tool = oxvs_tests::find_tool("ovs-ofctl").unwrap_or_else(|| "ovs-ofctl".into());
+    let out = std::process::Command::new(tool)
+        .env("OVS_RUNDIR", &dirs.rundir)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("ovs-ofctl: {e}"));
+    assert!(
+        out.status.success(),
+        "ovs-ofctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn flow_lines(dirs: &Dirs) -> Vec<String> {
+    ofctl(dirs, &["--no-stats", "dump-flows", "br0"])
+        .lines()
+        .filter(|l| l.starts_with(' '))
+        .map(|l| l.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn ovs_ofctl_programs_the_bridge_and_fail_mode_is_honoured() {
+    if skip_unless_root("ovs_ofctl_programs_the_bridge_and_fail_mode_is_honoured") {
+        return;
+    }
+    if oxvs_tests::find_tool("ovs-ofctl").is_none() {
+        eprintln!("SKIP ovs_ofctl_programs_the_bridge_and_fail_mode_is_honoured: ovs-ofctl is not installed (apt openvswitch-common)");
+        return;
+    }
+    let (sw, hosts) = topology(2);
+    let dirs = Dirs::new();
+    let mut d = Daemon::start(BINS, &dirs, &sw);
+    ctl_ok(BINS, &dirs, &["add-br", "br0"]);
+    ctl_ok(BINS, &dirs, &["add-port", "br0", "p1"]);
+    ctl_ok(BINS, &dirs, &["add-port", "br0", "p2"]);
+
+    let show = ofctl(&dirs, &["show", "br0"]);
+    for needle in [" 1(p1): addr:", " 2(p2): addr:", " LOCAL(br0): addr:"] {
+        assert!(show.contains(needle), "{show}");
+    }
+    assert_eq!(flow_lines(&dirs), vec!["priority=0 actions=NORMAL"]);
+    ping(&hosts[0], &hosts[1]);
+
+    // Without flows nothing crosses; two flows patch the ports together.
+    ofctl(&dirs, &["del-flows", "br0"]);
+    assert!(udp_ping(&hosts[0], &hosts[1], Duration::from_millis(700)).is_err());
+    ofctl(&dirs, &["add-flow", "br0", "in_port=1,actions=output:2"]);
+    ofctl(&dirs, &["add-flow", "br0", "in_port=2,actions=output:1"]);
+    ping(&hosts[0], &hosts[1]);
+    let flows = ctl_ok(BINS, &dirs, &["dpctl/dump-flows"]);
+    assert!(flows.contains("in_port(2),eth(),"), "{flows}");
+
+    // fail_mode secure: a bridge without controllers has no flows, also
+    // after a restart; standalone brings NORMAL back.
+    ctl_ok(BINS, &dirs, &["set-fail-mode", "br0", "secure"]);
+    assert!(flow_lines(&dirs).is_empty(), "{:?}", flow_lines(&dirs));
+    d.kill9();
+    let _d = Daemon::start(BINS, &dirs, &sw);
+    assert!(flow_lines(&dirs).is_empty(), "{:?}", flow_lines(&dirs));
+    assert!(udp_ping(&hosts[0], &hosts[1], Duration::from_millis(700)).is_err());
+    ctl_ok(BINS, &dirs, &["set-fail-mode", "br0", "standalone"]);
+    assert_eq!(flow_lines(&dirs), vec!["priority=0 actions=NORMAL"]);
+    ping(&hosts[0], &hosts[1]);
 }

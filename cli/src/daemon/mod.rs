@@ -6,6 +6,7 @@
 //! configuration, a check that no daemon already answers on the socket)
 //! and [`Prepared::start`] (threads, devices, the socket).
 
+pub mod openflow;
 pub mod poll;
 pub mod ports;
 pub mod runtime;
@@ -237,7 +238,7 @@ impl Prepared {
     /// on the control socket.
     pub fn start(self) -> Result<Daemon, DaemonError> {
         let rt = runtime::Runtime::start(&self.config.datapath).map_err(DaemonError::Runtime)?;
-        let st = state::State::restore(self.config, self.paths.config(), rt);
+        let st = state::State::restore(self.config, self.paths.clone(), rt);
         let sock = self.paths.socket();
         let listener = UnixListener::bind(&sock).map_err(|e| DaemonError::Bind {
             path: sock.clone(),

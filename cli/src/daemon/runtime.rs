@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use oxvs_datapath::{Datapath, DatapathConfig};
 use oxvs_ofproto::bridge::UpcallDispatcher;
 
+use super::openflow::OpenFlow;
 use super::poll::{PollHandle, PollSettings};
 use super::Clock;
 use crate::config::DatapathSettings;
@@ -45,6 +46,7 @@ pub struct Runtime {
     pub clock: Clock,
     pub dispatcher: UpcallDispatcher,
     pub poll: PollHandle,
+    pub openflow: OpenFlow,
     pub live: Arc<Live>,
     pub counters: Arc<DaemonCounters>,
     pub n_handlers: usize,
@@ -109,11 +111,13 @@ impl Runtime {
                     .spawn(move || revalidator_loop(dp, disp, clock, stop, live, counters))?,
             );
         }
+        let openflow = OpenFlow::new(clock)?;
         Ok(Runtime {
             dp,
             clock,
             dispatcher,
             poll,
+            openflow,
             live,
             counters,
             n_handlers: s.n_handler_threads.max(1),
@@ -249,6 +253,12 @@ fn revalidator_loop(
                     evicted += 1;
                 }
             }
+        }
+
+        // OpenFlow rules whose idle or hard timeout passed go first, so
+        // that the re-translation below drops their megaflows.
+        for b in &bridges {
+            b.expire_flows();
         }
 
         // The bridges re-translate what may have gone stale.

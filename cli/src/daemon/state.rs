@@ -16,17 +16,24 @@ use std::time::{Duration, Instant};
 use oxvs_datapath::flow_key::fmt_mac;
 use oxvs_datapath::port::Port;
 use oxvs_ofproto::bridge::{Bridge, BridgePort, VlanMode, OFPP_LOCAL};
+use oxvs_ofproto::bridge_view::BridgeView;
+use oxvs_ofproto::ofp::action::{port as ofp_port, Action as OfAction};
+use oxvs_ofproto::ofp::flow_msg::{FlowMod, FlowModCommand};
+use oxvs_ofproto::ofp::matching::Match;
 
+use super::openflow::{Listener, ListenerState, PortInfo};
 use super::poll::PortStatus;
 use super::ports::open_port;
 use super::runtime::Runtime;
+use super::Paths;
 use crate::config::{
-    check_ifname, BridgeConfig, Config, DpSetting, PortConfig, PortOptions, PortType, OFPORT_MAX,
+    check_ifname, BridgeConfig, Config, DpSetting, FailMode, PortConfig, PortOptions, PortType,
+    OFPORT_MAX,
 };
 use crate::odp;
 use crate::proto::{
-    CoverageLine, CtlData, CtlError, CtlRequest, DpFlow, FdbEntry, LinkState, PortCounters,
-    PortSpec, ShowBridge, ShowData, ShowPort, UpcallData,
+    ControllerState, CoverageLine, CtlData, CtlError, CtlRequest, DpFlow, FdbEntry, LinkState,
+    PortCounters, PortSpec, ShowBridge, ShowController, ShowData, ShowPort, UpcallData,
 };
 
 /// The datapath's name in `show`, `upcall/show` (Open vSwitch's userspace
@@ -61,8 +68,47 @@ struct PortRt {
 
 struct BridgeRt {
     br: Arc<Bridge>,
+    /// What OpenFlow sessions on this bridge see.
+    view: Arc<BridgeView>,
     /// By port name; the LOCAL port is named after the bridge.
     ports: BTreeMap<String, PortRt>,
+    /// OpenFlow listeners by target (the management socket and passive
+    /// controllers); dropping one stops it.
+    listeners: BTreeMap<String, Result<Listener, String>>,
+}
+
+/// Passive controller targets, which the bridge serves by listening.
+fn is_passive(target: &str) -> bool {
+    target.starts_with("ptcp:") || target.starts_with("punix:")
+}
+
+/// A flow_mod with everything wildcarded.
+fn flow_mod(command: FlowModCommand, table_id: u8, actions: Vec<OfAction>) -> FlowMod {
+    FlowMod {
+        command,
+        table_id,
+        cookie: 0,
+        cookie_mask: 0,
+        idle_timeout: 0,
+        hard_timeout: 0,
+        priority: 0,
+        buffer_id: u32::MAX,
+        out_port: u32::MAX,
+        out_group: u32::MAX,
+        flags: 0,
+        importance: 0,
+        matched: Match::new(),
+        actions,
+    }
+}
+
+/// A MAC for ports without one (pcap): locally administered, from the name.
+fn name_mac(name: &str) -> [u8; 6] {
+    let h = name.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    let b = h.to_be_bytes();
+    [0x02, b[3], b[4], b[5], b[6], b[7]]
 }
 
 /// Datapath port numbers: global to the daemon, lowest free first.
@@ -111,6 +157,7 @@ fn done() -> Result<CtlData, CtlError> {
 pub struct State {
     cfg: Config,
     cfg_path: PathBuf,
+    rundir: PathBuf,
     rt: Runtime,
     bridges: BTreeMap<String, BridgeRt>,
     alloc: DpAlloc,
@@ -121,10 +168,11 @@ impl State {
     /// Builds the running switch from `cfg`. Devices that cannot be opened
     /// are reported by `show` and tried again later; the stored file is not
     /// touched.
-    pub fn restore(cfg: Config, cfg_path: PathBuf, rt: Runtime) -> State {
+    pub fn restore(cfg: Config, paths: Paths, rt: Runtime) -> State {
         let mut st = State {
-            cfg: Config::default(),
-            cfg_path,
+            cfg: cfg.clone(),
+            cfg_path: paths.config(),
+            rundir: paths.rundir,
             rt,
             bridges: BTreeMap::new(),
             alloc: DpAlloc::default(),
@@ -140,7 +188,6 @@ impl State {
                 st.activate_port(&b.name, p, opened);
             }
         }
-        st.cfg = cfg;
         for (name, b) in &st.bridges {
             for (pname, p) in &b.ports {
                 if let Status::Error(e) = &p.status {
@@ -172,15 +219,27 @@ impl State {
     /// Switches a bridge on, with its LOCAL port if it could be opened.
     fn activate_bridge(&mut self, name: &str, local: Result<(u32, Box<dyn Port>), String>) {
         let br = Bridge::new(name);
+        // Open vSwitch's datapath ID: the LOCAL port's MAC.
+        let mac = crate::sys::interface_mac(name).unwrap_or_else(|| name_mac(name));
+        let dpid = mac.iter().fold(0u64, |a, b| a << 8 | *b as u64);
+        let view = self.rt.openflow.view(br.clone(), self.rt.dp.clone(), dpid);
+        // A secure bridge starts without flows; a standalone one keeps the
+        // NORMAL flow every new bridge has.
+        if self.cfg.bridge(name).and_then(|b| b.fail_mode) == Some(FailMode::Secure) {
+            let _ = br.apply_flow_mod(&flow_mod(FlowModCommand::Delete, 0xff, Vec::new()));
+        }
         // Attached before any of its ports can send an upcall.
         self.rt.dispatcher.attach(br.clone());
         self.bridges.insert(
             name.to_string(),
             BridgeRt {
                 br,
+                view,
                 ports: BTreeMap::new(),
+                listeners: BTreeMap::new(),
             },
         );
+        self.update_listeners(name);
         let local_cfg = PortConfig {
             name: name.to_string(),
             ofport: OFPP_LOCAL,
@@ -254,10 +313,89 @@ impl State {
         self.revalidate_now(bridge);
     }
 
+    /// Starts and stops `bridge`'s OpenFlow listeners to match the
+    /// configuration: its management socket and its passive controllers.
+    fn update_listeners(&mut self, bridge: &str) {
+        let mut want = vec![format!(
+            "punix:{}",
+            self.rundir.join(format!("{bridge}.mgmt")).display()
+        )];
+        if let Some(b) = self.cfg.bridge(bridge) {
+            want.extend(b.controllers.iter().filter(|c| is_passive(c)).cloned());
+        }
+        let Some(b) = self.bridges.get_mut(bridge) else {
+            return;
+        };
+        b.listeners.retain(|t, _| want.contains(t));
+        for t in want {
+            if !b.listeners.contains_key(&t) {
+                let l = self.rt.openflow.listen(&t, b.view.clone());
+                if let Err(e) = &l {
+                    tracing::warn!(bridge, target = %t, "cannot listen: {e}");
+                }
+                b.listeners.insert(t, l);
+            }
+        }
+    }
+
+    /// What Open vSwitch does when a bridge without controllers changes
+    /// fail mode: flush its flows, and give a standalone bridge the NORMAL
+    /// flow back.
+    fn apply_fail_mode(&self, bridge: &str) {
+        let Some(cfg) = self.cfg.bridge(bridge) else {
+            return;
+        };
+        let Some(b) = self.bridges.get(bridge) else {
+            return;
+        };
+        if !cfg.controllers.is_empty() {
+            return;
+        }
+        let _ =
+            b.br.apply_flow_mod(&flow_mod(FlowModCommand::Delete, 0xff, Vec::new()));
+        if cfg.fail_mode != Some(FailMode::Secure) {
+            let normal = flow_mod(
+                FlowModCommand::Add,
+                0,
+                vec![OfAction::output(ofp_port::NORMAL)],
+            );
+            if let Err(e) = b.br.apply_flow_mod(&normal) {
+                tracing::warn!(bridge, error = ?e, "cannot restore the NORMAL flow");
+            }
+        }
+        self.revalidate_now(bridge);
+    }
+
+    /// Tells OpenFlow sessions the ports' MACs, link states and counters.
+    fn publish_port_infos(&self, status: &[PortStatus]) {
+        let by_dp: HashMap<u32, &PortStatus> = status.iter().map(|s| (s.dp_port, s)).collect();
+        let mut m = HashMap::new();
+        for b in self.bridges.values() {
+            for (name, p) in &b.ports {
+                let Some(dp) = p.dp_port else { continue };
+                let st = by_dp.get(&dp);
+                let mac = match p.port_type {
+                    PortType::Pcap => name_mac(name),
+                    _ => crate::sys::interface_mac(name).unwrap_or_else(|| name_mac(name)),
+                };
+                m.insert(
+                    dp,
+                    PortInfo {
+                        mac,
+                        up: p.status == Status::Up && st.is_some_and(|s| s.up),
+                        stats: st.map(|s| s.stats).unwrap_or_default(),
+                    },
+                );
+            }
+        }
+        self.rt.openflow.infos.replace(m);
+    }
+
     /// Re-translates `bridge`'s megaflows now rather than at the next
     /// revalidator pass, so that a flood computed before a port change does
     /// not miss (or still reach) that port for up to half a second.
     fn revalidate_now(&self, bridge: &str) {
+        self.publish_port_infos(&self.rt.poll.list());
         if let Some(b) = self.bridges.get(bridge) {
             let active = 2 * super::runtime::REVALIDATE_INTERVAL.as_millis() as u64;
             b.br.revalidate(&self.rt.dp, self.rt.clock.now_ms(), active);
@@ -313,6 +451,7 @@ impl State {
                 }
                 new.validate().map_err(CtlError::bad)?;
                 self.commit(new)?;
+                self.update_listeners(&bridge);
                 done()
             }
             CtlRequest::DelController { bridge } => {
@@ -322,29 +461,14 @@ impl State {
                     b.controllers.clear();
                 }
                 self.commit(new)?;
+                self.update_listeners(&bridge);
                 done()
             }
             CtlRequest::GetController { bridge } => Ok(CtlData::Names(
                 self.bridge_cfg(&bridge)?.controllers.clone(),
             )),
-            CtlRequest::SetFailMode { bridge, mode } => {
-                self.bridge_cfg(&bridge)?;
-                let mut new = self.cfg.clone();
-                if let Some(b) = new.bridge_mut(&bridge) {
-                    b.fail_mode = Some(mode);
-                }
-                self.commit(new)?;
-                done()
-            }
-            CtlRequest::DelFailMode { bridge } => {
-                self.bridge_cfg(&bridge)?;
-                let mut new = self.cfg.clone();
-                if let Some(b) = new.bridge_mut(&bridge) {
-                    b.fail_mode = None;
-                }
-                self.commit(new)?;
-                done()
-            }
+            CtlRequest::SetFailMode { bridge, mode } => self.set_fail_mode(bridge, Some(mode)),
+            CtlRequest::DelFailMode { bridge } => self.set_fail_mode(bridge, None),
             CtlRequest::GetFailMode { bridge } => {
                 Ok(CtlData::FailMode(self.bridge_cfg(&bridge)?.fail_mode))
             }
@@ -576,6 +700,24 @@ impl State {
         done()
     }
 
+    fn set_fail_mode(
+        &mut self,
+        bridge: String,
+        mode: Option<FailMode>,
+    ) -> Result<CtlData, CtlError> {
+        let old = self.bridge_cfg(&bridge)?.fail_mode;
+        let mut new = self.cfg.clone();
+        if let Some(b) = new.bridge_mut(&bridge) {
+            b.fail_mode = mode;
+        }
+        self.commit(new)?;
+        let effective = |m: Option<FailMode>| m.unwrap_or(FailMode::Standalone);
+        if effective(old) != effective(mode) {
+            self.apply_fail_mode(&bridge);
+        }
+        done()
+    }
+
     fn set_dp(&mut self, settings: Vec<DpSetting>) -> Result<CtlData, CtlError> {
         let mut new = self.cfg.clone();
         for s in &settings {
@@ -659,9 +801,34 @@ impl State {
                         .into_iter()
                         .filter_map(|p| show_port(&p.name, Some(p))),
                 );
+                let controllers = b
+                    .controllers
+                    .iter()
+                    .map(|c| {
+                        let state = if !is_passive(c) {
+                            ControllerState::NotImplemented(
+                                "connecting out to controllers is not implemented yet; use ptcp: or punix:".into(),
+                            )
+                        } else {
+                            match rt.and_then(|r| r.listeners.get(c)) {
+                                Some(Ok(l)) => match l.state() {
+                                    ListenerState::Listening => ControllerState::Listening,
+                                    ListenerState::Failed(e) => ControllerState::Failed(e),
+                                },
+                                Some(Err(e)) => ControllerState::Failed(e.clone()),
+                                None => ControllerState::Failed("not started".into()),
+                            }
+                        };
+                        ShowController {
+                            target: c.clone(),
+                            state,
+                        }
+                    })
+                    .collect();
                 ShowBridge {
                     name: b.name.clone(),
-                    controllers: b.controllers.clone(),
+                    mgmt: format!("unix:{}", self.rundir.join(format!("{}.mgmt", b.name)).display()),
+                    controllers,
                     fail_mode: b.fail_mode,
                     ports,
                 }
@@ -670,7 +837,7 @@ impl State {
         ShowData {
             version: env!("CARGO_PKG_VERSION").to_string(),
             datapath: DATAPATH_NAME.to_string(),
-            openflow: false,
+            openflow: true,
             bridges,
         }
     }
@@ -812,13 +979,9 @@ impl State {
     /// ports that are down or never opened.
     pub fn tick(&mut self) {
         self.sample_coverage();
-        let status: HashMap<u32, bool> = self
-            .rt
-            .poll
-            .list()
-            .into_iter()
-            .map(|s| (s.dp_port, s.up))
-            .collect();
+        let list = self.rt.poll.list();
+        self.publish_port_infos(&list);
+        let status: HashMap<u32, bool> = list.iter().map(|s| (s.dp_port, s.up)).collect();
         let mut retry: Vec<(String, String)> = Vec::new();
         for (bname, b) in &mut self.bridges {
             for (pname, p) in &mut b.ports {
@@ -908,6 +1071,8 @@ impl State {
 
     /// Stops the threads and closes every device.
     pub fn shutdown(mut self) {
+        // Listeners first (their sockets go), then the threads and devices.
+        self.bridges.clear();
         self.rt.stop();
     }
 }
