@@ -27,12 +27,30 @@ pub struct PacketIn {
     pub total_len: u16,
 }
 
+/// A flow that left its table, for controllers that asked (send_flow_rem).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowRemoved {
+    pub cookie: u64,
+    pub priority: u16,
+    /// OFPRR_*: 0 idle timeout, 1 hard timeout, 2 delete.
+    pub reason: u8,
+    pub table_id: u8,
+    pub duration_ms: u64,
+    pub idle_timeout: u16,
+    pub hard_timeout: u16,
+    pub packet_count: u64,
+    pub byte_count: u64,
+    pub matched: Match,
+}
+
 /// What one connection wants to receive, kept current by its session.
 #[derive(Clone, Debug)]
 pub struct SubscriberState {
     pub version: Option<Version>,
     pub role: Role,
     pub packet_in_format: PacketInFormat,
+    /// OpenFlow 1.0 connections that chose NXM get Nicira flow-removed.
+    pub nxm: bool,
 }
 
 /// One connection's end of the hub.
@@ -49,6 +67,7 @@ impl Subscriber {
                 version: None,
                 role: Role::Equal,
                 packet_in_format: PacketInFormat::Standard,
+                nxm: false,
             }),
         })
     }
@@ -75,6 +94,24 @@ impl AsyncHub {
             .filter_map(Weak::upgrade)
             .filter(|s| s.state.lock().version.is_some())
             .count()
+    }
+
+    /// Sends a flow-removed to every connection that is not a secondary.
+    pub fn flow_removed(&self, fr: &FlowRemoved) {
+        let subs: Vec<Arc<Subscriber>> =
+            self.subs.lock().iter().filter_map(Weak::upgrade).collect();
+        for s in subs {
+            let st = s.state.lock().clone();
+            let Some(v) = st.version else { continue };
+            if st.role == Role::Secondary {
+                continue;
+            }
+            if let Some(bytes) = encode_flow_removed(v, st.nxm, fr) {
+                if s.tx.try_send(bytes).is_err() {
+                    tracing::debug!("flow-removed dropped: connection queue full");
+                }
+            }
+        }
     }
 
     /// Sends a packet-in to every connection that is not a secondary. A
@@ -146,6 +183,76 @@ pub fn encode_packet_in(
             RawMsg::Of13PacketIn
         }
         _ => return None,
+    };
+    encode(
+        &Message::Unparsed(Unparsed {
+            raw,
+            flags: 0,
+            body: w.into_vec(),
+        }),
+        version,
+        0,
+    )
+    .ok()
+}
+
+/// Encodes a flow-removed (None: not in this version, e.g. OpenFlow 1.5's
+/// OXS-based layout, which is not written yet).
+pub fn encode_flow_removed(version: Version, nxm: bool, fr: &FlowRemoved) -> Option<Vec<u8>> {
+    let mut w = Writer::new();
+    let secs = (fr.duration_ms / 1000) as u32;
+    let nsecs = ((fr.duration_ms % 1000) * 1_000_000) as u32;
+    let raw = match version {
+        Version::Of10 if !nxm => {
+            let mut m = Writer::new();
+            // A match ofp_match cannot express goes out as NXT_FLOW_REMOVED.
+            if fr.matched.encode_of10(&mut m).is_ok() {
+                w.bytes(m.as_slice())
+                    .u64(fr.cookie)
+                    .u16(fr.priority)
+                    .u8(fr.reason)
+                    .u8(0);
+                w.u32(secs)
+                    .u32(nsecs)
+                    .u16(fr.idle_timeout)
+                    .zeros(2)
+                    .u64(fr.packet_count)
+                    .u64(fr.byte_count);
+                RawMsg::Of10FlowRemoved
+            } else {
+                return encode_flow_removed(version, true, fr);
+            }
+        }
+        Version::Of10 => {
+            w.u64(fr.cookie)
+                .u16(fr.priority)
+                .u8(fr.reason)
+                .u8(fr.table_id)
+                .u32(secs)
+                .u32(nsecs);
+            w.u16(fr.idle_timeout);
+            let len_at = w.mark();
+            w.u16(0).u64(fr.packet_count).u64(fr.byte_count);
+            let n = fr.matched.encode_nxm(&mut w).ok()?;
+            w.zeros((8 - n % 8) % 8);
+            w.patch_u16(len_at, 0, n as u16);
+            RawMsg::NxtFlowRemoved
+        }
+        Version::Of13 | Version::Of14 => {
+            w.u64(fr.cookie)
+                .u16(fr.priority)
+                .u8(fr.reason)
+                .u8(fr.table_id)
+                .u32(secs)
+                .u32(nsecs);
+            w.u16(fr.idle_timeout)
+                .u16(fr.hard_timeout)
+                .u64(fr.packet_count)
+                .u64(fr.byte_count);
+            fr.matched.encode_oxm(version, &mut w).ok()?;
+            RawMsg::Of11FlowRemoved
+        }
+        Version::Of15 => return None,
     };
     encode(
         &Message::Unparsed(Unparsed {

@@ -16,6 +16,7 @@ use arc_swap::ArcSwap;
 use oxvs_datapath::flow_key::{FlowKey, VLAN_PRESENT};
 use parking_lot::RwLock;
 
+use crate::async_msg::{AsyncHub, PacketIn};
 use crate::flow::match_words;
 use crate::flow::{get as flow_get, put, FlowWords, FLOW_WORDS};
 use crate::ofp::action::Action as OfAction;
@@ -30,7 +31,6 @@ use crate::table::{
     FlowFlags, FlowModCommand, FlowModError, FlowModResult, FlowModSpec, FlowTables, RemovedReason,
     TableRule,
 };
-use crate::async_msg::{AsyncHub, PacketIn};
 use crate::xlate::{OfActions, PacketInSpec, PortMap, Translation, Xlate};
 use oxvs_datapath::upcall::{MegaflowSpec, Upcall, UpcallHandler, UpcallKind, UpcallReply};
 use oxvs_datapath::{Action, Datapath};
@@ -341,8 +341,36 @@ impl Bridge {
         let gone = self.tables.write().expire(self.now_ms());
         if !gone.is_empty() {
             self.generation.fetch_add(1, Ordering::Release);
+            self.report_removed(&gone);
         }
         gone
+    }
+
+    /// Tells the controllers about removed flows that asked for it.
+    fn report_removed(&self, removed: &[(TableRule<OfActions>, RemovedReason)]) {
+        let now = self.now_ms();
+        for (r, why) in removed {
+            let e = &r.value;
+            if !e.flags.send_flow_rem {
+                continue;
+            }
+            self.hub.flow_removed(&crate::async_msg::FlowRemoved {
+                cookie: e.cookie.load(Ordering::Relaxed),
+                priority: r.priority as u16,
+                reason: match why {
+                    RemovedReason::IdleTimeout => 0,
+                    RemovedReason::HardTimeout => 1,
+                    RemovedReason::Delete => 2,
+                },
+                table_id: e.table_id,
+                duration_ms: now.saturating_sub(e.created_ms),
+                idle_timeout: e.idle_timeout,
+                hard_timeout: e.hard_timeout,
+                packet_count: e.stats.packets.load(Ordering::Relaxed),
+                byte_count: e.stats.bytes.load(Ordering::Relaxed),
+                matched: e.matched.clone(),
+            });
+        }
     }
 
     /// NORMAL: the output ports for a frame of `flow`, each with the VLAN tag
@@ -510,7 +538,10 @@ impl Bridge {
             actions: Arc::new(OfActions(fm.actions.clone())),
         };
         match self.flow_mod(&spec) {
-            Ok(r) => Ok(r.removed),
+            Ok(r) => {
+                self.report_removed(&r.removed);
+                Ok(r.removed)
+            }
             Err(FlowModError::Overlap) => Err(ofperr("OFPFMFC_OVERLAP")),
             Err(FlowModError::BadTableId(_)) => Err(ofperr("OFPBRC_BAD_TABLE_ID")),
             Err(FlowModError::TableFull(_)) => Err(ofperr("OFPFMFC_TABLE_FULL")),
@@ -626,11 +657,21 @@ impl Bridge {
             tracing::debug!(userdata, "userspace action with an unknown cookie");
             return;
         };
-        let in_port = self.ports.load().dp_to_ofp.get(&packet.meta.in_port).copied().unwrap_or(OFPP_LOCAL);
+        let in_port = self
+            .ports
+            .load()
+            .dp_to_ofp
+            .get(&packet.meta.in_port)
+            .copied()
+            .unwrap_or(OFPP_LOCAL);
         let data = packet.data();
         // Nothing is buffered, so max_len only matters when it cuts the frame
         // (OFPCML_NO_BUFFER = 0xffff: whole frame).
-        let cut = if spec.max_len == u16::MAX { data.len() } else { data.len().min(spec.max_len as usize) };
+        let cut = if spec.max_len == u16::MAX {
+            data.len()
+        } else {
+            data.len().min(spec.max_len as usize)
+        };
         self.hub.packet_in(&PacketIn {
             reason: spec.reason,
             table_id: spec.table_id,
@@ -700,7 +741,8 @@ impl PortMap for PortView<'_> {
     }
 
     fn normal(&self, flow: &FlowWords, wc: &mut FlowWords) -> Vec<(u32, Option<u16>)> {
-        self.bridge.normal(self.ports, flow, wc, self.learn, self.now)
+        self.bridge
+            .normal(self.ports, flow, wc, self.learn, self.now)
     }
 
     fn controller(&self, spec: PacketInSpec) -> u64 {
@@ -795,7 +837,10 @@ impl UpcallHandler for UpcallDispatcher {
             }
             UpcallKind::Action { userdata } => {
                 b.upcall_action(userdata, &up.packet);
-                UpcallReply { install: None, actions: Arc::from(Vec::new()) }
+                UpcallReply {
+                    install: None,
+                    actions: Arc::from(Vec::new()),
+                }
             }
         }
     }

@@ -8,6 +8,7 @@
 
 use std::sync::Arc;
 
+use crate::async_msg::Subscriber;
 use crate::ofp::error::{BadRequest, ErrorMsg, HelloFailed, OfpError, RoleRequestFailed};
 use crate::ofp::flow_msg::{
     self, encode_aggregate, encode_flow_stats, encode_nx_flow_stats, AggregateStats, FlowMod,
@@ -18,12 +19,11 @@ use crate::ofp::message::stats::{
     GroupFeatures, MeterFeatures, MpReply, MpRequest, MultipartReply, SwitchDesc, TableStats,
 };
 use crate::ofp::message::switch::{
-    negotiate, AsyncConfig, Capabilities, Hello, PacketInFormat, Role, RoleMsg, SwitchConfig,
-    SwitchFeatures,
+    negotiate, AsyncConfig, Capabilities, FlowFormat, Hello, PacketInFormat, Role, RoleMsg,
+    SwitchConfig, SwitchFeatures,
 };
 use crate::ofp::message::{decode, encode, Dir, Form, Message, RawMsg, Unparsed};
 use crate::ofp::{Header, Version};
-use crate::async_msg::Subscriber;
 use crate::server::{Output, Session};
 
 /// What a connection needs to know about its switch.
@@ -56,6 +56,8 @@ struct ConnSettings {
     async_config: AsyncConfig,
     packet_in_format: Option<PacketInFormat>,
     flow_mod_table_id: bool,
+    /// NXT_SET_FLOW_FORMAT chose NXM (OpenFlow 1.0).
+    nxm: bool,
 }
 
 /// The session of one OpenFlow connection.
@@ -94,6 +96,7 @@ impl OfSession {
                 async_config: AsyncConfig::default(),
                 packet_in_format: None,
                 flow_mod_table_id: false,
+                nxm: false,
             },
             probe_ms,
             last_heard_ms: 0,
@@ -114,7 +117,11 @@ impl OfSession {
             let mut st = s.state.lock();
             st.version = self.version;
             st.role = self.settings.role;
-            st.packet_in_format = self.settings.packet_in_format.unwrap_or(PacketInFormat::Standard);
+            st.packet_in_format = self
+                .settings
+                .packet_in_format
+                .unwrap_or(PacketInFormat::Standard);
+            st.nxm = self.settings.nxm;
         }
     }
 
@@ -300,13 +307,18 @@ impl OfSession {
                 xid,
             ),
             Message::SetAsync(a) => self.settings.async_config = a,
-            Message::SetFlowFormat(_) => {}
+            Message::SetFlowFormat(f) => {
+                self.settings.nxm = f == FlowFormat::Nxm;
+                self.publish_state();
+            }
             Message::SetPacketInFormat(f @ (PacketInFormat::Standard | PacketInFormat::Nxt)) => {
                 self.settings.packet_in_format = Some(f);
                 self.publish_state();
             }
             // NXT_PACKET_IN2 is not written yet; controllers fall back.
-            Message::SetPacketInFormat(_) => self.error(out, OfpError::BadRequest(BadRequest::EPerm), msg, xid),
+            Message::SetPacketInFormat(_) => {
+                self.error(out, OfpError::BadRequest(BadRequest::EPerm), msg, xid)
+            }
             Message::FlowModTableId(on) => self.settings.flow_mod_table_id = on,
             Message::MultipartRequest(req) => match self.multipart(&req.body) {
                 Ok(body) => self.send(

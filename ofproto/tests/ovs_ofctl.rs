@@ -448,12 +448,57 @@ fn add_flows_from_a_file_and_bad_flows_get_errors() {
     assert_eq!(flows(&sw, "OpenFlow13").len(), 501);
 }
 
+/// Starts `ovs-ofctl monitor` with its output (stdout and stderr, which
+/// it uses depending on the build) going to a file.
+fn start_monitor(sw: &Switch, v: &str, extra: &[&str]) -> (std::process::Child, PathBuf) {
+    let log = sw.sock.with_file_name(format!("monitor-{v}.log"));
+    let f = std::fs::File::create(&log).expect("monitor log");
+    let f2 = f.try_clone().expect("clone");
+    let child = Command::new("ovs-ofctl")
+        .args(["-O", v, "monitor", &format!("unix:{}", sw.sock.display())])
+        .args(extra)
+        // monitor opens a control socket in the rundir.
+        .env("OVS_RUNDIR", sw.sock.parent().expect("socket dir"))
+        .stdout(f)
+        .stderr(f2)
+        .spawn()
+        .expect("ovs-ofctl monitor");
+    (child, log)
+}
+
+/// Waits until the monitor's output shows `what` `n` times (a few seconds
+/// at most), stops it and returns everything it printed.
+fn finish_monitor(
+    mut child: std::process::Child,
+    log: &std::path::Path,
+    what: &str,
+    n: usize,
+) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if text.matches(what).count() >= n || std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return std::fs::read_to_string(log).unwrap_or_default();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+fn wait_connected(bridge: &oxvs_ofproto::bridge::Bridge) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while bridge.hub.connected() == 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(bridge.hub.connected(), 1, "monitor connected");
+}
+
 #[test]
 fn packet_in_reaches_ovs_ofctl_monitor_and_packet_out_is_forwarded() {
     use oxvs_datapath::dp::PollThread;
     use oxvs_datapath::port::MemoryPort;
     use oxvs_ofproto::bridge::UpcallDispatcher;
-    use std::io::{BufRead, BufReader};
 
     let (sw, bridge, dp) = real::start_real();
     let mut pt = PollThread::new(dp.clone());
@@ -470,34 +515,8 @@ fn packet_in_reaches_ovs_ofctl_monitor_and_packet_out_is_forwarded() {
         "OpenFlow13",
         &["add-flow", "in_port=1,actions=controller"],
     );
-
-    let mut monitor = Command::new("ovs-ofctl")
-        .args([
-            "-O",
-            "OpenFlow13",
-            "monitor",
-            &format!("unix:{}", sw.sock.display()),
-            "65534",
-        ])
-        // monitor opens a control socket in the rundir.
-        .env("OVS_RUNDIR", sw.sock.parent().expect("socket dir"))
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("ovs-ofctl monitor");
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while bridge.hub.connected() == 0 && std::time::Instant::now() < deadline {
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
-    if bridge.hub.connected() != 1 {
-        let _ = monitor.kill();
-        let out = monitor.wait_with_output().expect("monitor output");
-        panic!(
-            "monitor did not connect: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let (monitor, log) = start_monitor(&sw, "OpenFlow13", &["65534"]);
+    wait_connected(&bridge);
 
     let mut frame = vec![0u8; 60];
     frame[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
@@ -509,33 +528,8 @@ fn packet_in_reaches_ovs_ofctl_monitor_and_packet_out_is_forwarded() {
         dp.handle_upcalls(&mut disp, 64);
         pt.run_executes(0);
     }
-    let stdout = monitor.stdout.take().expect("stdout");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let mut seen = Vec::new();
-    while let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(3)) {
-        seen.push(line.clone());
-        if line.contains("OFPT_PACKET_IN") {
-            break;
-        }
-    }
-    let _ = monitor.kill();
-    let err = monitor
-        .wait_with_output()
-        .map(|o| String::from_utf8_lossy(&o.stderr).to_string())
-        .unwrap_or_default();
-    let text = seen.join("\n") + &err;
-    assert!(
-        text.contains("OFPT_PACKET_IN (OF1.3)"),
-        "{text} / counters {:?}",
-        dp.counters.snapshot()
-    );
+    let text = finish_monitor(monitor, &log, "OFPT_PACKET_IN", 1);
+    assert!(text.contains("OFPT_PACKET_IN (OF1.3)"), "{text}");
     assert!(text.contains("total_len=60 in_port=1"), "{text}");
     assert!(text.contains("(via action)"), "{text}");
 
@@ -554,4 +548,41 @@ fn packet_in_reaches_ovs_ofctl_monitor_and_packet_out_is_forwarded() {
     let sent = handles[1].take_sent();
     assert_eq!(sent.len(), 1, "packet-out forwarded");
     assert_eq!(sent[0].data, frame);
+}
+
+#[test]
+fn flow_removed_reaches_the_monitor_on_delete_and_idle_timeout() {
+    for v in ["OpenFlow10", "OpenFlow13"] {
+        let (sw, bridge, _dp) = real::start_real();
+        ofctl(
+            &sw,
+            v,
+            &[
+                "add-flow",
+                "priority=5,in_port=3,send_flow_rem,actions=drop",
+            ],
+        );
+        ofctl(
+            &sw,
+            v,
+            &[
+                "add-flow",
+                "priority=6,in_port=2,idle_timeout=1,send_flow_rem,actions=drop",
+            ],
+        );
+        let (monitor, log) = start_monitor(&sw, v, &[]);
+        wait_connected(&bridge);
+        ofctl(&sw, v, &["del-flows", "in_port=3"]);
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(bridge.expire_flows().len(), 1, "{v}: the idle flow expires");
+        let text = finish_monitor(monitor, &log, "FLOW_REMOVED", 2);
+        assert!(
+            text.contains("in_port=3") && text.contains("reason=delete"),
+            "{v}: {text}"
+        );
+        assert!(
+            text.contains("in_port=2") && text.contains("reason=idle"),
+            "{v}: {text}"
+        );
+    }
 }

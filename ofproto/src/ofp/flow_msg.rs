@@ -132,16 +132,6 @@ fn command(c: u8) -> Result<FlowModCommand, OfpError> {
     })
 }
 
-fn command_wire(c: FlowModCommand) -> u16 {
-    match c {
-        FlowModCommand::Add => 0,
-        FlowModCommand::Modify => 1,
-        FlowModCommand::ModifyStrict => 2,
-        FlowModCommand::Delete => 3,
-        FlowModCommand::DeleteStrict => 4,
-    }
-}
-
 fn port16(p: u16) -> u32 {
     port_from_u16(p)
 }
