@@ -18,6 +18,7 @@ pub mod codec;
 pub mod error;
 pub mod field;
 pub mod flow_msg;
+pub mod group_msg;
 pub mod instruction;
 pub mod matching;
 pub mod message;
