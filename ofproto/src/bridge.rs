@@ -175,6 +175,9 @@ pub struct Bridge {
     /// When the last full re-translation ran (bridge clock).
     last_full_ms: AtomicU64,
     epoch: Instant,
+    /// Groups, meters and select-group recirculation states (see
+    /// [`crate::group`]).
+    pub(crate) groups: crate::group::GroupState,
 }
 
 /// Even without a known change, every megaflow is checked this often: an
@@ -203,6 +206,7 @@ impl Bridge {
             revalidated: AtomicU64::new(0),
             last_full_ms: AtomicU64::new(0),
             epoch: Instant::now(),
+            groups: crate::group::GroupState::default(),
         })
     }
 
@@ -463,6 +467,11 @@ impl Bridge {
                         now,
                     );
                 }
+                crate::group::credit(
+                    &t.groups,
+                    s.packets.saturating_sub(p0),
+                    s.bytes.saturating_sub(b0),
+                );
             }
         });
         *seen = live;
@@ -682,6 +691,12 @@ impl Bridge {
         });
     }
 
+    /// Forwarding may have changed (groups, meters): the next revalidation
+    /// re-translates every megaflow.
+    pub(crate) fn bump_generation(&self) {
+        self.generation.fetch_add(1, Ordering::Release);
+    }
+
     /// Forgets every learned MAC (`fdb/flush`).
     pub fn flush_macs(&self) {
         self.macs.lock().entries.clear();
@@ -726,6 +741,10 @@ struct PortView<'a> {
 }
 
 impl PortMap for PortView<'_> {
+    fn groups(&self) -> Option<&crate::group::GroupState> {
+        Some(&self.bridge.groups)
+    }
+
     fn ofp_port(&self, dp_port: u32) -> Option<u32> {
         self.ports.dp_to_ofp.get(&dp_port).copied()
     }

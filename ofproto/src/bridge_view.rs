@@ -9,7 +9,11 @@ use oxvs_datapath::Datapath;
 use crate::bridge::{Bridge, BridgePort, OFPP_LOCAL};
 use crate::ofconn::SwitchView;
 use crate::ofp::error::OfpError;
-use crate::ofp::flow_msg::{AggregateStats, FlowMod, FlowStats, FlowStatsRequest, PacketOut};
+use crate::ofp::flow_msg::{
+    AggregateStats, FlowMod, FlowModCommand, FlowStats, FlowStatsRequest, PacketOut,
+};
+use crate::ofp::group_msg::{GroupDesc, GroupMod, GroupStats, MeterConfig, MeterMod, MeterStats};
+use crate::ofp::message::stats::{GroupFeatures, MeterFeatures};
 use crate::ofp::message::{
     Port, PortConfig, PortFeatures, PortNo, PortState, PortStats, TableStats,
 };
@@ -117,6 +121,13 @@ impl SwitchView for BridgeView {
     }
 
     fn flow_mod(&self, fm: &FlowMod) -> Result<(), OfpError> {
+        // Flows may only use groups and meters that exist.
+        if matches!(
+            fm.command,
+            FlowModCommand::Add | FlowModCommand::Modify | FlowModCommand::ModifyStrict
+        ) {
+            self.bridge.check_group_refs(&fm.actions)?;
+        }
         self.bridge.apply_flow_mod(fm).map(|_| ())
     }
 
@@ -129,7 +140,40 @@ impl SwitchView for BridgeView {
     }
 
     fn packet_out(&self, po: &PacketOut) -> Result<(), OfpError> {
+        self.bridge.check_group_refs(&po.actions)?;
         self.bridge.packet_out(&self.dp, po)
+    }
+
+    fn group_mod(&self, gm: &GroupMod) -> Result<(), OfpError> {
+        self.bridge.apply_group_mod(gm)
+    }
+
+    fn group_descs(&self, group_id: u32) -> Vec<GroupDesc> {
+        self.bridge.group_descs(group_id)
+    }
+
+    fn group_stats(&self, group_id: u32) -> Vec<GroupStats> {
+        self.bridge.group_stats(group_id)
+    }
+
+    fn group_features(&self, version: crate::ofp::Version) -> GroupFeatures {
+        crate::group::group_features(version)
+    }
+
+    fn meter_mod(&self, mm: &MeterMod) -> Result<(), OfpError> {
+        self.bridge.apply_meter_mod(mm)
+    }
+
+    fn meter_configs(&self, meter_id: u32) -> Result<Vec<MeterConfig>, OfpError> {
+        self.bridge.meter_configs(meter_id)
+    }
+
+    fn meter_stats(&self, meter_id: u32) -> Result<Vec<MeterStats>, OfpError> {
+        self.bridge.meter_stats(meter_id)
+    }
+
+    fn meter_features(&self) -> MeterFeatures {
+        crate::group::meter_features()
     }
 }
 

@@ -6,6 +6,7 @@ pub mod bridge;
 pub mod bridge_view;
 pub mod classifier;
 pub mod flow;
+pub mod group;
 pub mod ofconn;
 pub mod ofp;
 pub mod server;

@@ -14,6 +14,9 @@ use crate::ofp::flow_msg::{
     self, encode_aggregate, encode_flow_stats, encode_nx_flow_stats, AggregateStats, FlowMod,
     FlowMsg, FlowStats, FlowStatsRequest, PacketOut,
 };
+use crate::ofp::group_msg::{
+    self, GroupDesc, GroupMod, GroupMsg, GroupStats, MeterConfig, MeterMod, MeterStats,
+};
 use crate::ofp::message::port::{Port, PortNo, PortStats};
 use crate::ofp::message::stats::{
     GroupFeatures, MeterFeatures, MpReply, MpRequest, MultipartReply, SwitchDesc, TableStats,
@@ -42,6 +45,38 @@ pub trait SwitchView: Send + Sync {
     fn flow_stats(&self, req: &FlowStatsRequest) -> Result<Vec<FlowStats>, OfpError>;
     fn aggregate(&self, req: &FlowStatsRequest) -> Result<AggregateStats, OfpError>;
     fn packet_out(&self, po: &PacketOut) -> Result<(), OfpError>;
+    /// Applies a group_mod. By default the switch has no groups.
+    fn group_mod(&self, _gm: &GroupMod) -> Result<(), OfpError> {
+        Err(OfpError::BadRequest(BadRequest::BadType))
+    }
+    /// Group descriptions, for one group or OFPG_ALL.
+    fn group_descs(&self, _group_id: u32) -> Vec<GroupDesc> {
+        Vec::new()
+    }
+    /// Group counters, for one group or OFPG_ALL.
+    fn group_stats(&self, _group_id: u32) -> Vec<GroupStats> {
+        Vec::new()
+    }
+    /// What the groups support, in `version`'s action numbering.
+    fn group_features(&self, _version: Version) -> GroupFeatures {
+        GroupFeatures::default()
+    }
+    /// Applies a meter_mod. By default the switch has no meters.
+    fn meter_mod(&self, _mm: &MeterMod) -> Result<(), OfpError> {
+        Err(OfpError::BadRequest(BadRequest::BadType))
+    }
+    /// Meter configurations, for one meter or OFPM_ALL.
+    fn meter_configs(&self, _meter_id: u32) -> Result<Vec<MeterConfig>, OfpError> {
+        Ok(Vec::new())
+    }
+    /// Meter counters, for one meter or OFPM_ALL.
+    fn meter_stats(&self, _meter_id: u32) -> Result<Vec<MeterStats>, OfpError> {
+        Ok(Vec::new())
+    }
+    /// What the meters support.
+    fn meter_features(&self) -> MeterFeatures {
+        MeterFeatures::default()
+    }
 }
 
 /// Most body bytes per multipart reply message (the length field is 16
@@ -234,9 +269,11 @@ impl OfSession {
             MpRequest::TableStats => MpReply::TableStats(self.view.table_stats()),
             // No queues are configured on any port.
             MpRequest::QueueStats { .. } => MpReply::QueueStats(Vec::new()),
-            // No groups or meters yet: zero of each, honestly reported.
-            MpRequest::GroupFeatures => MpReply::GroupFeatures(GroupFeatures::default()),
-            MpRequest::MeterFeatures => MpReply::MeterFeatures(MeterFeatures::default()),
+            MpRequest::GroupFeatures => MpReply::GroupFeatures(
+                self.view
+                    .group_features(self.version.unwrap_or(Version::Of13)),
+            ),
+            MpRequest::MeterFeatures => MpReply::MeterFeatures(self.view.meter_features()),
             // Request kinds the codec decodes but this switch does not serve.
             #[allow(unreachable_patterns)]
             _ => return Err(OfpError::BadRequest(BadRequest::BadMultipart)),
@@ -330,6 +367,23 @@ impl OfSession {
             },
             Message::Error(e) => tracing::info!(error = ?e, "peer reported an OpenFlow error"),
             Message::Unparsed(u) => self.flow_message(&u, msg, xid, out),
+            // NXT_GROUP_MOD (OpenFlow 1.0's group_mod) arrives as a Nicira
+            // experimenter message.
+            Message::Experimenter(e)
+                if e.experimenter == crate::ofp::error::NX_VENDOR_ID && e.exp_type == 31 =>
+            {
+                let u = Unparsed {
+                    raw: RawMsg::NxtGroupMod,
+                    flags: 0,
+                    body: e.data,
+                };
+                if let Some(v) = self.version {
+                    let r = group_msg::decode(v, &u);
+                    if let Some(r) = r {
+                        self.group_message(r, msg, xid, out);
+                    }
+                }
+            }
             // Replies and asynchronous messages have no business coming to a
             // switch; anything not handled yet is reported as unsupported.
             _ => self.error(out, OfpError::BadRequest(BadRequest::BadType), msg, xid),
@@ -353,6 +407,9 @@ impl OfSession {
             }
             let entries = (0..254u8).map(|t| table_features_entry(v, t)).collect();
             return self.send_multipart(out, RawMsg::TableFeaturesReply, entries, xid);
+        }
+        if let Some(r) = group_msg::decode(v, u) {
+            return self.group_message(r, msg, xid, out);
         }
         let decoded = match flow_msg::decode(v, u, self.settings.flow_mod_table_id) {
             // Known to the codec but not served: a multipart request gets
@@ -411,6 +468,77 @@ impl OfSession {
                 self.send_multipart(out, raw, vec![encode_aggregate(&a)], xid);
                 Ok(())
             }),
+        };
+        if let Err(e) = result {
+            self.error(out, e, msg, xid);
+        }
+    }
+
+    /// Group and meter messages: mods, stats and descriptions.
+    fn group_message(
+        &mut self,
+        r: Result<GroupMsg, OfpError>,
+        msg: &[u8],
+        xid: u32,
+        out: &mut Output,
+    ) {
+        let Some(v) = self.version else { return };
+        let m = match r {
+            Ok(m) => m,
+            Err(e) => return self.error(out, e, msg, xid),
+        };
+        let secondary = self.settings.role == Role::Secondary;
+        let encode_all = |items: Vec<Result<Vec<u8>, OfpError>>| -> Vec<Vec<u8>> {
+            items
+                .into_iter()
+                .filter_map(|e| {
+                    e.map_err(|e| tracing::debug!(error = ?e, "entry left out of a reply"))
+                        .ok()
+                })
+                .collect()
+        };
+        let result = match m {
+            GroupMsg::GroupMod(_) | GroupMsg::MeterMod(_) if secondary => {
+                Err(OfpError::BadRequest(BadRequest::IsSlave))
+            }
+            GroupMsg::GroupMod(gm) => self.view.group_mod(&gm),
+            GroupMsg::MeterMod(mm) => self.view.meter_mod(&mm),
+            GroupMsg::GroupStatsRequest { group_id } => {
+                let stats = self.view.group_stats(group_id);
+                let entries = encode_all(stats.iter().map(group_msg::encode_group_stats).collect());
+                self.send_multipart(out, group_msg::group_stats_reply_raw(v), entries, xid);
+                Ok(())
+            }
+            GroupMsg::GroupDescRequest { group_id } => {
+                let descs = self.view.group_descs(group_id);
+                let entries = encode_all(
+                    descs
+                        .iter()
+                        .map(|d| group_msg::encode_group_desc(v, d))
+                        .collect(),
+                );
+                self.send_multipart(out, group_msg::group_desc_reply_raw(v), entries, xid);
+                Ok(())
+            }
+            GroupMsg::MeterStatsRequest { meter_id } => {
+                self.view.meter_stats(meter_id).map(|stats| {
+                    let entries =
+                        encode_all(stats.iter().map(group_msg::encode_meter_stats).collect());
+                    self.send_multipart(out, RawMsg::MeterStatsReply, entries, xid);
+                })
+            }
+            GroupMsg::MeterConfigRequest { meter_id } => {
+                self.view.meter_configs(meter_id).map(|configs| {
+                    let entries =
+                        encode_all(configs.iter().map(group_msg::encode_meter_config).collect());
+                    self.send_multipart(out, RawMsg::MeterConfigReply, entries, xid);
+                })
+            }
+            // Replies have no business coming to a switch.
+            GroupMsg::GroupStatsReply(_)
+            | GroupMsg::GroupDescReply(_)
+            | GroupMsg::MeterStatsReply(_)
+            | GroupMsg::MeterConfigReply(_) => Err(OfpError::BadRequest(BadRequest::BadType)),
         };
         if let Err(e) = result {
             self.error(out, e, msg, xid);

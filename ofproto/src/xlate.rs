@@ -10,7 +10,7 @@
 //! the megaflow mask.
 
 use oxvs_datapath::action::{EthernetSet, Ipv4Set, Ipv6Set, L4PortsSet, SetHeader};
-use oxvs_datapath::flow_key::{mac_to_bytes, FlowKey, VLAN_PRESENT};
+use oxvs_datapath::flow_key::{hash_words, mac_to_bytes, FlowKey, VLAN_PRESENT};
 use oxvs_datapath::Action as DpAction;
 
 use crate::flow::{from_key, get, key_part, put, FlowWords, FLOW_WORDS};
@@ -65,6 +65,11 @@ pub trait PortMap {
     /// needs: None untagged) for a frame of this flow; reads and marks the
     /// fields it consults in `wc`.
     fn normal(&self, flow: &FlowWords, wc: &mut FlowWords) -> Vec<(u32, Option<u16>)>;
+    /// The bridge's groups, meters and recirculation states (None: the
+    /// bridge has none, `group` actions do nothing).
+    fn groups(&self) -> Option<&crate::group::GroupState> {
+        None
+    }
 }
 
 /// How a packet sent to the controller is reported.
@@ -84,6 +89,8 @@ pub struct Translation {
     /// Every rule the packet matched on the way (their counters get the
     /// megaflow's traffic).
     pub rules: Vec<TableRule<OfActions>>,
+    /// Every group the packet went through (their counters too).
+    pub groups: Vec<crate::group::GroupUse>,
 }
 
 pub struct Xlate<'a, A: PortMap> {
@@ -101,6 +108,7 @@ pub struct Xlate<'a, A: PortMap> {
     /// Table and cookie of the rule whose actions are running (packet-in).
     cur_table: u8,
     cur_cookie: u64,
+    groups: Vec<crate::group::GroupUse>,
 }
 
 fn mark(wc: &mut FlowWords, f: Field) {
@@ -150,6 +158,7 @@ impl<'a, A: PortMap> Xlate<'a, A> {
             exit: false,
             cur_table: 0,
             cur_cookie: 0,
+            groups: Vec::new(),
         };
         let mut mask = FlowKey::ZERO;
         mask.set_in_port(u32::MAX);
@@ -163,6 +172,24 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                 );
                 x.actions(actions, 0);
             }
+            // A recirculated packet resumes the pipeline where a select
+            // group froze it; an id nobody froze drops.
+            None if key.recirc_id() != 0 => {
+                let Some(st) = ports.groups().and_then(|g| g.thaw(key.recirc_id())) else {
+                    return Translation {
+                        mask,
+                        actions: Vec::new(),
+                        rules: Vec::new(),
+                        groups: Vec::new(),
+                    };
+                };
+                let _ = put(&mut x.flow, Field::InPort, st.in_ofp as u128);
+                st.restore(&mut x.flow);
+                x.action_set = st.action_set.clone();
+                x.cur_table = st.table;
+                x.cur_cookie = st.cookie;
+                x.actions(&st.actions, st.table);
+            }
             None => match ports.ofp_port(key.in_port()) {
                 Some(p) => {
                     let _ = put(&mut x.flow, Field::InPort, p as u128);
@@ -173,6 +200,7 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                         mask,
                         actions: Vec::new(),
                         rules: Vec::new(),
+                        groups: Vec::new(),
                     }
                 }
             },
@@ -189,6 +217,7 @@ impl<'a, A: PortMap> Xlate<'a, A> {
             mask,
             actions: x.out,
             rules: x.rules,
+            groups: x.groups,
         }
     }
 
@@ -215,11 +244,18 @@ impl<'a, A: PortMap> Xlate<'a, A> {
 
     fn actions(&mut self, acts: &[Action], table: u8) {
         let mut goto = None;
-        for a in acts {
+        for (i, a) in acts.iter().enumerate() {
             if self.exit {
                 return;
             }
             match a {
+                Action::Group(g) => {
+                    // A missing group ends this action list (as in OVS);
+                    // a freeze ends the translation.
+                    if !self.group(*g, &acts[i + 1..], table) {
+                        return;
+                    }
+                }
                 Action::Output { port: port::CONTROLLER, max_len } => self.controller(1, *max_len),
                 Action::Controller(c) => self.controller(c.reason, c.max_len),
                 Action::Output { port, .. } => self.output(*port),
@@ -583,6 +619,197 @@ impl<'a, A: PortMap> Xlate<'a, A> {
     }
 }
 
+/// Groups (see [`crate::group`]): ALL and INDIRECT run every bucket, FF
+/// the first live one, SELECT the one its selection method picks. A
+/// bucket's actions run as an action set, on a copy of the flow (as OVS's
+/// `xlate_group_bucket` does): the flow after the group is the flow before.
+impl<A: PortMap> Xlate<'_, A> {
+    /// Runs group `id`. `rest` is what follows the group action in the
+    /// current list (frozen with it when a select group recirculates).
+    /// False if the action list must stop: the group does not exist, or
+    /// the translation froze.
+    fn group(&mut self, id: u32, rest: &[Action], table: u8) -> bool {
+        use crate::group::{GroupUse, Selection};
+        use crate::ofp::group_msg::GroupType;
+        let ports: &A = self.ports;
+        let Some(gs) = ports.groups() else {
+            return false;
+        };
+        let Some(g) = gs.group(id) else {
+            tracing::debug!(group = id, "output to nonexistent group");
+            return false;
+        };
+        if self.depth >= MAX_DEPTH {
+            return true;
+        }
+        // Every port the bridge has is live (no link state here).
+        let live = |p: u32| ports.dp_port(p).is_some();
+        let pick = match g.group_type {
+            GroupType::All | GroupType::Indirect => {
+                for b in &g.buckets {
+                    self.bucket(&b.actions, table);
+                }
+                self.groups.push(GroupUse {
+                    group: g.clone(),
+                    bucket: None,
+                });
+                return true;
+            }
+            GroupType::FastFailover => gs.first_live(&g, &live, 0),
+            GroupType::Select => match &g.selection {
+                Selection::DpHash { basis, mask, map } => {
+                    let dp_hash = key_part(&self.flow).dp_hash();
+                    if dp_hash == 0 {
+                        // Not hashed yet (a fresh packet always has 0, so
+                        // the megaflow may as well say so).
+                        self.mark_dp_hash(u32::MAX);
+                        self.freeze_for_hash(gs, id, rest, table, *basis);
+                        return false;
+                    }
+                    self.mark_dp_hash(*mask);
+                    // From the packet's hash value on, the first live bucket.
+                    (0..=*mask)
+                        .filter_map(|i| map.get((dp_hash.wrapping_add(i) & mask) as usize))
+                        .copied()
+                        .find(|b| {
+                            g.buckets
+                                .get(*b)
+                                .is_some_and(|bk| gs.bucket_is_live(&g, bk, &live, 0))
+                        })
+                }
+                Selection::Hash => {
+                    let basis = self.hash_fields(&g.props);
+                    gs.best_live(&g, basis, &live)
+                }
+                Selection::Default | Selection::None => {
+                    let basis = self.symmetric_l4_hash();
+                    gs.best_live(&g, basis, &live)
+                }
+            },
+        };
+        if let Some(i) = pick {
+            if let Some(b) = g.buckets.get(i) {
+                self.bucket(&b.actions, table);
+            }
+            self.groups.push(GroupUse {
+                group: g.clone(),
+                bucket: Some(i),
+            });
+        }
+        true
+    }
+
+    /// Runs one bucket on a copy of the flow and action set.
+    fn bucket(&mut self, acts: &[Action], table: u8) {
+        let list = crate::group::bucket_action_list(acts);
+        let (flow, set) = (self.flow, self.action_set.clone());
+        self.depth += 1;
+        self.actions(&list, table);
+        self.depth -= 1;
+        self.flow = flow;
+        self.action_set = set;
+        // A bucket that exits (or freezes) does not end what follows the
+        // group action.
+        self.exit = false;
+    }
+
+    fn mark_dp_hash(&mut self, mask: u32) {
+        let mut m = FlowKey::ZERO;
+        m.set_dp_hash(mask);
+        for (w, b) in self.wc.iter_mut().zip(m.words.iter()) {
+            *w |= *b;
+        }
+    }
+
+    /// Stops here: the packet gets its dp_hash and recirculates, and the
+    /// recirculated packet resumes with the group action and `rest`.
+    fn freeze_for_hash(
+        &mut self,
+        gs: &crate::group::GroupState,
+        id: u32,
+        rest: &[Action],
+        table: u8,
+        basis: u32,
+    ) {
+        self.commit();
+        let mut actions = Vec::with_capacity(rest.len() + 1);
+        actions.push(Action::Group(id));
+        actions.extend_from_slice(rest);
+        let state = crate::group::Frozen {
+            table,
+            cookie: self.cur_cookie,
+            in_ofp: getf(&self.flow, Field::InPort) as u32,
+            meta: crate::group::Frozen::meta_of(&self.flow),
+            actions,
+            action_set: self.action_set.clone(),
+        };
+        let rid = gs.freeze(state);
+        self.out.push(DpAction::Hash { basis });
+        self.out.push(DpAction::Recirc(rid));
+        self.exit = true;
+    }
+
+    /// `selection_method=hash`: a hash of the group's fields, masked, each
+    /// read only if its prerequisites hold.
+    fn hash_fields(&mut self, props: &crate::ofp::group_msg::GroupProps) -> u32 {
+        let mut basis = hash_words(&[props.selection_method_param]) as u32;
+        for (f, m) in &props.fields {
+            let pre = f.prereq();
+            if !pre.eth_types().is_empty() {
+                mark(&mut self.wc, Field::EthType);
+                let et = getf(&self.flow, Field::EthType) as u16;
+                if !pre.eth_types().contains(&et) {
+                    continue;
+                }
+            }
+            if let Some(p) = pre.ip_proto() {
+                mark(&mut self.wc, Field::IpProto);
+                if getf(&self.flow, Field::IpProto) as u8 != p {
+                    continue;
+                }
+            }
+            let mask = m.to_u128().unwrap_or(u128::MAX);
+            let v = getf(&self.flow, *f) & mask;
+            basis = hash_words(&[u64::from(basis), v as u64, (v >> 64) as u64]) as u32;
+            let w = getf(&self.wc, *f);
+            let _ = put(&mut self.wc, *f, w | mask);
+        }
+        basis
+    }
+
+    /// OVS's `flow_hash_symmetric_l4` (both directions of a connection
+    /// hash alike), with the fields it reads in the megaflow.
+    fn symmetric_l4_hash(&mut self) -> u32 {
+        for f in [Field::EthSrc, Field::EthDst, Field::EthType, Field::VlanVid] {
+            mark(&mut self.wc, f);
+        }
+        let g = |x: &Self, f: Field| getf(&x.flow, f);
+        let mut words = vec![
+            (g(self, Field::EthSrc) ^ g(self, Field::EthDst)) as u64,
+            (g(self, Field::EthType) as u64) << 16 | g(self, Field::VlanVid) as u64,
+        ];
+        let et = g(self, Field::EthType);
+        let (src, dst) = match et {
+            0x0800 => (Field::Ipv4Src, Field::Ipv4Dst),
+            0x86dd => (Field::Ipv6Src, Field::Ipv6Dst),
+            _ => return hash_words(&words) as u32,
+        };
+        for f in [src, dst, Field::IpProto] {
+            mark(&mut self.wc, f);
+        }
+        let a = g(self, src) ^ g(self, dst);
+        words.extend([a as u64, (a >> 64) as u64]);
+        let proto = g(self, Field::IpProto);
+        words.push(proto as u64);
+        if matches!(proto, 6 | 17 | 132) {
+            mark(&mut self.wc, Field::TcpSrc);
+            mark(&mut self.wc, Field::TcpDst);
+            words.push((g(self, Field::TcpSrc) ^ g(self, Field::TcpDst)) as u64);
+        }
+        hash_words(&words) as u32
+    }
+}
+
 fn mask_of(diff: u64) -> u64 {
     if diff != 0 {
         (1u64 << 48) - 1
@@ -630,7 +857,6 @@ pub fn unsupported(acts: &[Action]) -> Option<&'static str> {
         Action::Conjunction { .. } => Some("conjunction"),
         Action::Multipath(_) => Some("multipath"),
         Action::Bundle(_) => Some("bundle"),
-        Action::Group(_) => Some("group"),
         Action::Sample(_) => Some("sample"),
         Action::StackPush(_) | Action::StackPop(_) => Some("stack"),
         Action::PushMpls(_) | Action::PopMpls(_) => Some("mpls"),
