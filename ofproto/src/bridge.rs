@@ -511,9 +511,18 @@ impl Bridge {
             );
             return Err(ofperr("OFPBAC_BAD_TYPE"));
         }
-        let is_add = fm.command == OfFlowModCommand::Add;
-        if is_add && fm.table_id == ALL_TABLES {
+        let deleting = matches!(fm.command, OfFlowModCommand::Delete | OfFlowModCommand::DeleteStrict);
+        // Only deletes may name every table; table 254 is Open vSwitch's
+        // hidden read-only table, which controllers may not change.
+        if !deleting && fm.table_id == ALL_TABLES {
             return Err(ofperr("OFPFMFC_BAD_TABLE_ID"));
+        }
+        if !deleting && fm.table_id == 254 {
+            return Err(ofperr("OFPBRC_EPERM"));
+        }
+        // goto_table must go forward, so the pipeline cannot loop.
+        if fm.actions.iter().any(|a| matches!(a, OfAction::GotoTable(t) if *t <= fm.table_id)) {
+            return Err(ofperr("OFPBIC_BAD_TABLE_ID"));
         }
         let (key, mask) = match_words(&fm.matched).map_err(|_| ofperr("OFPBMC_BAD_FIELD"))?;
         let any = |p: u32| (p != u32::MAX).then_some(p);
@@ -625,6 +634,12 @@ impl Bridge {
     /// Runs a packet-out's actions on its packet and queues the resulting
     /// datapath actions on `dp`.
     pub fn packet_out(&self, dp: &Datapath, po: &PacketOut) -> Result<(), OfpError> {
+        // In-port: a real port, LOCAL, CONTROLLER or none; not the other
+        // reserved numbers.
+        let p = po.in_port;
+        if p >= 0xffff_ff00 && ![OFPP_LOCAL, crate::ofp::action::port::CONTROLLER, u32::MAX].contains(&p) {
+            return Err(ofperr("OFPBRC_BAD_PORT"));
+        }
         if po.buffer_id != u32::MAX {
             // No packets are buffered (n_buffers is 0).
             return Err(ofperr("OFPBRC_BUFFER_UNKNOWN"));

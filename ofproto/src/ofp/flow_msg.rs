@@ -136,6 +136,31 @@ fn port16(p: u16) -> u32 {
     port_from_u16(p)
 }
 
+fn ofperr(name: &str) -> OfpError {
+    OfpError::from_name(name).unwrap_or(OfpError::BadRequest(BadRequest::EPerm))
+}
+
+/// OFPFF_* bits a flow_mod may carry in `version` (OpenFlow 1.0: send
+/// flow-removed, check overlap, emergency; 1.3+: and reset counts, no packet
+/// and no byte counts in place of emergency).
+fn check_flags(version: Version, flags: u16) -> Result<(), OfpError> {
+    let valid = if version == Version::Of10 { 0x7 } else { 0x1f };
+    if flags & !valid != 0 {
+        return Err(ofperr("OFPFMFC_BAD_FLAGS"));
+    }
+    Ok(())
+}
+
+/// OpenFlow 1.0's 16-bit command carries a table id in its upper byte only
+/// once the connection enabled NXT_FLOW_MOD_TABLE_ID.
+fn table_from_command(cmd: u16, table_in_cmd: bool) -> Result<u8, OfpError> {
+    match (cmd >> 8) as u8 {
+        t if table_in_cmd => Ok(t),
+        0 => Ok(0),
+        _ => Err(ofperr("OFPFMFC_BAD_COMMAND")),
+    }
+}
+
 /// Decodes the flow-related message `u` carries, if it is one.
 /// `flow_mod_table_id`: the connection enabled NXT_FLOW_MOD_TABLE_ID, so
 /// OpenFlow 1.0 flow_mods carry a table id in the command's upper byte.
@@ -186,8 +211,9 @@ fn decode_of10_flow_mod(r: &mut Reader<'_>, table_in_cmd: bool) -> Result<FlowMo
     let buffer_id = r.u32().map_err(short)?;
     let out_port = port16(r.u16().map_err(short)?);
     let flags = r.u16().map_err(short)?;
+    check_flags(Version::Of10, flags)?;
+    let table_id = table_from_command(cmd, table_in_cmd)?;
     let actions = instruction::decode(Version::Of10, r.rest()).map_err(action_err)?;
-    let table_id = if table_in_cmd { (cmd >> 8) as u8 } else { 0 };
     Ok(FlowMod {
         command: command(cmd as u8)?,
         table_id,
@@ -221,6 +247,8 @@ fn decode_nx_flow_mod(
     let flags = r.u16().map_err(short)?;
     let match_len = r.u16().map_err(short)? as usize;
     r.skip(6).map_err(short)?;
+    check_flags(version, flags)?;
+    let table_id = table_from_command(cmd, table_in_cmd)?;
     let (matched, nx_cookie) = Match::pull_nxm(r, match_len, true).map_err(match_err)?;
     let actions = instruction::decode(version, r.rest()).map_err(action_err)?;
     // The NXM cookie pseudo-field selects flows by cookie for modify/delete.
@@ -229,7 +257,7 @@ fn decode_nx_flow_mod(
     let is_add = command == FlowModCommand::Add;
     Ok(FlowMod {
         command,
-        table_id: if table_in_cmd { (cmd >> 8) as u8 } else { 0 },
+        table_id,
         cookie: if is_add { cookie } else { sel_cookie },
         cookie_mask,
         idle_timeout,
@@ -258,6 +286,7 @@ fn decode_of11_flow_mod(version: Version, r: &mut Reader<'_>) -> Result<FlowMod,
     let out_group = r.u32().map_err(short)?;
     let flags = r.u16().map_err(short)?;
     let importance = r.u16().map_err(short)?;
+    check_flags(version, flags)?;
     let matched = Match::decode_oxm(r).map_err(match_err)?;
     let actions = instruction::decode(version, r.rest()).map_err(action_err)?;
     Ok(FlowMod {
