@@ -5977,7 +5977,9 @@ fn parse_encap(v: &str) -> Result<Action, ParseError> {
             let (Some(class), Some(ty), Some(val)) = (class, ty, val) else {
                 return Err(bad());
             };
-            let value = parse_hex_bytes(val).map_err(|_| bad())?;
+            // Like OVS, take whole hex pairs and ignore what follows.
+            let pairs = val.bytes().take_while(u8::is_ascii_hexdigit).count() / 2 * 2;
+            let value = parse_hex_bytes(&val[..pairs]).map_err(|_| bad())?;
             props.push(EdProp::NshTlv { class, ty, value });
         }
     }
