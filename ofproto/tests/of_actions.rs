@@ -484,7 +484,7 @@ fn nx(sub: u16, body: &[u8]) -> Vec<u8> {
     let mut v = vec![0xff, 0xff, 0, 0, 0, 0, 0x23, 0x20];
     v.extend(sub.to_be_bytes());
     v.extend(body);
-    while v.len() < 16 || v.len() % 8 != 0 {
+    while v.len() < 16 || !v.len().is_multiple_of(8) {
         v.push(0);
     }
     let n = v.len() as u16;
@@ -497,7 +497,7 @@ fn of(ty: u16, body: &[u8]) -> Vec<u8> {
     let mut v = ty.to_be_bytes().to_vec();
     v.extend([0, 0]);
     v.extend(body);
-    while v.len() < 8 || v.len() % 8 != 0 {
+    while v.len() < 8 || !v.len().is_multiple_of(8) {
         v.push(0);
     }
     let n = v.len() as u16;
@@ -2091,4 +2091,122 @@ mod props {
             let _ = action::parse(&format!("{}{junk}{}", &text[..i], &text[i..]));
         }
     }
+}
+
+// ---------------------------------------------------------------------------
+// Checking actions against the match: the same verdict as
+// `ovs-ofctl parse-flow`, which runs OVS's ofpacts_check_consistency.
+
+fn ovs_check_verdict(v: Version, flow: &str) -> String {
+    match ofctl(&["-O", v.name(), "parse-flow", flow], "") {
+        Ok(_) => "ok".to_string(),
+        Err(e) => {
+            if let Some(i) = e.find("specified match (") {
+                let rest = &e[i + "specified match (".len()..];
+                rest[..rest.find(')').unwrap_or(rest.len())].to_string()
+            } else if v != Version::Of10
+                && (e.contains("usable protocols") || e.contains("no usable protocol"))
+            {
+                // Only OpenFlow 1.0 tolerates the mismatch. (In OpenFlow 1.0
+                // this means the action itself needs a later version, which
+                // is the parser's business, not the check's.)
+                "OFPBAC_MATCH_INCONSISTENT".to_string()
+            } else {
+                format!("error: {e}")
+            }
+        }
+    }
+}
+
+#[test]
+fn check_agrees_with_ovs_ofctl_parse_flow() {
+    use oxvs_ofproto::ofp::action::{check, CheckParams};
+    use oxvs_ofproto::ofp::matching::Match;
+    if !ofctl_available() {
+        return;
+    }
+    let cases: &[(&str, &str)] = &[
+        ("", "set_field:10.0.0.1->ip_dst"),
+        ("ip", "set_field:10.0.0.1->ip_dst"),
+        ("ip", "fin_timeout(idle_timeout=5)"),
+        ("tcp", "fin_timeout(idle_timeout=5)"),
+        ("", "mod_nw_src:1.2.3.4"),
+        ("arp", "mod_nw_src:1.2.3.4"),
+        ("", "strip_vlan"),
+        ("dl_vlan=5", "strip_vlan"),
+        ("", "set_field:4101->vlan_vid"),
+        ("", "push_vlan:0x8100,set_field:4101->vlan_vid"),
+        ("", "push_vlan:0x8100,push_vlan:0x8100,push_vlan:0x8100"),
+        ("", "mod_vlan_vid:5"),
+        ("", "set_vlan_vid:5"),
+        ("", "ct(commit)"),
+        ("udp", "ct(commit,alg=ftp)"),
+        ("tcp", "ct(commit,alg=ftp)"),
+        ("ip", "ct(commit,nat(src=2001:db8::1))"),
+        ("ip", "ct(commit,nat(src=10.0.0.1))"),
+        ("ip", "resubmit(,2,ct)"),
+        ("ct_state=+trk+est,ip", "resubmit(,2,ct)"),
+        ("", "move:NXM_OF_IP_SRC[]->NXM_NX_REG0[]"),
+        ("ip", "move:NXM_OF_IP_SRC[]->NXM_NX_REG0[]"),
+        ("", "output:NXM_OF_TCP_SRC[]"),
+        ("", "push:NXM_OF_TCP_SRC[]"),
+        (
+            "",
+            "multipath(eth_src,50,modulo_n,2,0,NXM_OF_TCP_SRC[0..3])",
+        ),
+        ("", "learn(ip_src=10.0.0.1)"),
+        ("", "learn(eth_type=0x800,ip_src=10.0.0.1)"),
+        ("", "learn(load:NXM_OF_IP_SRC[]->NXM_NX_REG0[])"),
+        ("ip", "learn(load:NXM_OF_IP_SRC[]->NXM_NX_REG0[])"),
+        ("", "delete_field:reg0"),
+        ("", "delete_field:tun_metadata0"),
+        ("", "dec_ttl"),
+        ("ipv6", "dec_ttl"),
+        ("mpls", "dec_mpls_ttl"),
+        ("", "dec_mpls_ttl"),
+        ("", "pop_mpls:0x0800"),
+        ("", "push_mpls:0x8847,set_mpls_ttl(5)"),
+        ("", "mod_tp_src:5"),
+        ("udp", "mod_tp_src:5"),
+        ("tcp,nw_frag=later", "mod_tp_src:5"),
+        ("", "clone(mod_nw_ttl:5)"),
+        ("", "write_actions(mod_nw_ttl:5)"),
+        ("ip", "ct(commit,exec(set_field:1->ct_mark))"),
+        ("", "output:65280"),
+        ("", "bundle(eth_src,0,hrw,ofport,members:1,65533)"),
+        ("icmp6,icmp_type=135", "set_field:fe80::1->nd_target"),
+        ("icmp6", "set_field:fe80::1->nd_target"),
+        ("", "set_field:1->reg0"),
+        ("", "meter:1,output:1"),
+        ("dl_type=0x894f", "dec_nsh_ttl"),
+        ("", "dec_nsh_ttl"),
+        ("", "encap(nsh(md_type=1)),dec_nsh_ttl"),
+    ];
+    let mut failures = Vec::new();
+    for v in Version::ALL {
+        for (m, a) in cases {
+            let flow = if m.is_empty() {
+                format!("actions={a}")
+            } else {
+                format!("{m},actions={a}")
+            };
+            let ovs = ovs_check_verdict(v, &flow);
+            if ovs.starts_with("error") {
+                continue;
+            }
+            let matching: Match = m.parse().expect("match");
+            let mut actions = action::parse(a).expect("actions");
+            let ours = match check(&mut actions, &matching, &CheckParams::new(v)) {
+                Ok(()) => "ok".to_string(),
+                Err(e) => e.ofperr_name().unwrap_or("?").to_string(),
+            };
+            if ours != ovs {
+                failures.push(format!(
+                    "{} {flow}: we say {ours}, ovs-ofctl {ovs}",
+                    v.name()
+                ));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

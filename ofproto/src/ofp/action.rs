@@ -6283,3 +6283,581 @@ fn annotate_list(actions: &mut [Action], has_vlan: &mut bool, ip_proto: &mut u8)
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// Checking actions against a flow's match (OVS's `ofpacts_check`).
+
+/// What [`check`] checks against besides the match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CheckParams {
+    /// The version of the flow_mod: OpenFlow 1.0 tolerates actions that do
+    /// not fit the match (OVS's `inconsistent_match`), later versions do not.
+    pub version: Version,
+    /// Output ports must be below this (or reserved); [`port::MAX`] for no
+    /// limit.
+    pub max_ports: u32,
+    /// The table the flow goes in, if known: goto_table must go later.
+    pub table_id: Option<u8>,
+    /// The number of tables: goto_table must stay below.
+    pub n_tables: u16,
+}
+
+impl CheckParams {
+    pub fn new(version: Version) -> CheckParams {
+        CheckParams {
+            version,
+            max_ports: port::MAX,
+            table_id: None,
+            n_tables: 255,
+        }
+    }
+}
+
+/// The flow as OVS's checks see it while walking the actions: the match,
+/// with the header fields earlier actions changed.
+#[derive(Clone, Copy)]
+struct Walk<'a> {
+    m: &'a super::matching::Match,
+    packet_type: u32,
+    dl_type: u16,
+    nw_proto: u8,
+    /// VLAN tags known present (OVS tracks two).
+    vlans: u8,
+    /// Some action does not fit the match (fatal beyond OpenFlow 1.0).
+    inconsistent: bool,
+}
+
+const PT_ETH: u32 = 0;
+
+impl Walk<'_> {
+    fn val(&self, f: Field) -> u128 {
+        match f {
+            Field::EthType => u128::from(self.dl_type),
+            Field::IpProto => u128::from(self.nw_proto),
+            Field::PacketType => u128::from(self.packet_type),
+            _ => self.m.get_int(f).map_or(0, |(v, _)| v),
+        }
+    }
+
+    fn ip_any(&self) -> bool {
+        self.dl_type == 0x0800 || self.dl_type == 0x86dd
+    }
+
+    /// `mf_are_prereqs_ok` on the walked flow.
+    fn prereq(&self, p: field::Prereq) -> bool {
+        use field::Prereq;
+        let proto = self.nw_proto;
+        let icmp6 = self.dl_type == 0x86dd && proto == 58;
+        let nd = |types: &[u8]| {
+            icmp6
+                && self.val(Field::Icmpv6Code) == 0
+                && types.contains(&(self.val(Field::Icmpv6Type) as u8))
+        };
+        match p {
+            Prereq::None => true,
+            Prereq::Ethernet => self.packet_type == PT_ETH,
+            Prereq::VlanVid => self.vlans > 0,
+            Prereq::Tcp | Prereq::Udp | Prereq::Sctp => {
+                self.ip_any() && Some(proto) == p.ip_proto() && self.val(Field::IpFrag) & 2 == 0
+            }
+            Prereq::Icmpv4 => self.dl_type == 0x0800 && proto == 1,
+            Prereq::Icmpv6 => icmp6,
+            Prereq::Nd | Prereq::NdSolicit | Prereq::NdAdvert => nd(p.icmpv6_types()),
+            Prereq::CtValid | Prereq::InPort => self.m.prereq_ok(p),
+            Prereq::Arp | Prereq::Ipv4 | Prereq::Ipv6 | Prereq::IpAny | Prereq::Mpls => {
+                p.eth_types().contains(&self.dl_type)
+            }
+        }
+    }
+
+    /// `mf_check_src`/`mf_check_dst` with the match.
+    fn subfield(&self, sf: &SubField, dst: bool) -> Result<(), ActionError> {
+        if dst {
+            sf.check_dst()?;
+        } else {
+            sf.check_src()?;
+        }
+        if !self.prereq(sf.field.prereq()) {
+            return Err(bad(
+                BadActionCode::MatchInconsistent,
+                format!(
+                    "{} field {} lacks correct prerequisites",
+                    if dst { "destination" } else { "source" },
+                    sf.field
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn output_port(&self, p: u32, max_ports: u32) -> Result<(), ActionError> {
+        check_output_port(p)?;
+        if p < port::MAX && p >= max_ports {
+            return Err(bad(
+                BadActionCode::BadOutPort,
+                format!("port {p} is beyond the switch's ports"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn inconsistent(what: &str) -> ActionError {
+    bad(
+        BadActionCode::MatchInconsistent,
+        format!("{what} does not fit the flow's match"),
+    )
+}
+
+/// Checks `actions` against the flow's match as OVS does before it accepts
+/// a flow (`ofpacts_check_consistency`): prerequisites of fields that
+/// actions read or write (OFPBAC_MATCH_INCONSISTENT), output ports, meter
+/// and table ids, and in OpenFlow 1.1+ every action that needs something the
+/// match does not promise (an IP action on a non-IP flow, say). Also
+/// records what encoding later needs, as [`annotate`] does.
+pub fn check(
+    actions: &mut [Action],
+    m: &super::matching::Match,
+    p: &CheckParams,
+) -> Result<(), ActionError> {
+    let vlan = m.vlan_tci().is_some_and(|(v, _)| v & 0x1000 != 0);
+    let mut w = Walk {
+        m,
+        packet_type: m
+            .get_int(Field::PacketType)
+            .map_or(PT_ETH, |(v, _)| v as u32),
+        dl_type: m.eth_type().unwrap_or(0),
+        nw_proto: m.ip_proto().unwrap_or(0),
+        vlans: u8::from(vlan),
+        inconsistent: false,
+    };
+    check_list(actions, &mut w, p)?;
+    if w.inconsistent && p.version != Version::Of10 {
+        return Err(inconsistent("an action"));
+    }
+    Ok(())
+}
+
+fn check_list(
+    actions: &mut [Action],
+    w: &mut Walk<'_>,
+    p: &CheckParams,
+) -> Result<(), ActionError> {
+    for a in actions {
+        check_one(a, w, p)?;
+    }
+    Ok(())
+}
+
+fn check_one(a: &mut Action, w: &mut Walk<'_>, p: &CheckParams) -> Result<(), ActionError> {
+    let need = |w: &mut Walk<'_>, ok: bool| {
+        if !ok {
+            w.inconsistent = true;
+        }
+    };
+    match a {
+        Action::Output { port: o, .. } => w.output_port(*o, p.max_ports)?,
+        Action::OutputTrunc { port: o, .. } => w.output_port(*o, p.max_ports)?,
+        Action::Enqueue { port: o, .. }
+            if *o >= p.max_ports.min(0xff00) && *o != port::IN_PORT && *o != port::LOCAL =>
+        {
+            return Err(bad(
+                BadActionCode::BadOutPort,
+                format!("enqueue to port {}", port::format(*o)),
+            ));
+        }
+        Action::OutputReg { src, .. } => w.subfield(src, false)?,
+        Action::Bundle(b) => {
+            check_bundle(b)?;
+            if let Some(d) = &b.dst {
+                w.subfield(d, true)?;
+            }
+            for &m in &b.members {
+                if m != port::ANY {
+                    w.output_port(m, p.max_ports)?;
+                }
+            }
+        }
+        Action::SetVlanVid {
+            push_vlan_if_needed,
+            flow_has_vlan,
+            ..
+        }
+        | Action::SetVlanPcp {
+            push_vlan_if_needed,
+            flow_has_vlan,
+            ..
+        } => {
+            *flow_has_vlan = w.vlans > 0;
+            need(w, *flow_has_vlan || *push_vlan_if_needed);
+            w.vlans = w.vlans.max(1);
+        }
+        Action::PopVlan { .. } => {
+            need(w, w.vlans > 0);
+            w.vlans = w.vlans.saturating_sub(1);
+        }
+        Action::PushVlan(_) => {
+            if w.vlans >= 2 {
+                return Err(bad(BadActionCode::BadTag, "too many VLAN headers"));
+            }
+            w.vlans += 1;
+        }
+        Action::SetIpv4Src(_) | Action::SetIpv4Dst(_) => need(w, w.dl_type == 0x0800),
+        Action::SetIpDscp(_)
+        | Action::SetIpEcn(_)
+        | Action::SetIpTtl(_)
+        | Action::DecTtl { .. } => need(w, w.ip_any()),
+        Action::SetL4SrcPort { flow_ip_proto, .. } | Action::SetL4DstPort { flow_ip_proto, .. } => {
+            let ok =
+                w.ip_any() && w.val(Field::IpFrag) & 2 == 0 && matches!(w.nw_proto, 6 | 17 | 132);
+            need(w, ok);
+            *flow_ip_proto = w.nw_proto;
+        }
+        Action::SetMplsLabel(_)
+        | Action::SetMplsTc(_)
+        | Action::SetMplsTtl(_)
+        | Action::DecMplsTtl => need(w, matches!(w.dl_type, 0x8847 | 0x8848)),
+        Action::PushMpls(et) => {
+            need(w, w.packet_type == PT_ETH);
+            w.dl_type = *et;
+            w.nw_proto = 0;
+        }
+        Action::PopMpls(et) => {
+            need(
+                w,
+                w.packet_type == PT_ETH && matches!(w.dl_type, 0x8847 | 0x8848),
+            );
+            w.dl_type = *et;
+        }
+        Action::SetField(sf) => {
+            if !w.prereq(sf.field.prereq()) || (sf.field == Field::VlanVid && w.vlans == 0) {
+                return Err(bad(
+                    BadActionCode::MatchInconsistent,
+                    format!("set_field {} lacks correct prerequisites", sf.field),
+                ));
+            }
+            if sf.field == Field::VlanTci {
+                let cfi = sf.value.as_slice().first().is_some_and(|b| b & 0x10 != 0);
+                w.vlans = if cfi { w.vlans.max(1) } else { 0 };
+            }
+        }
+        Action::RegMove { src, dst, .. } => {
+            w.subfield(src, false)?;
+            w.subfield(dst, true)?;
+        }
+        Action::StackPush(sf) => w.subfield(sf, false)?,
+        Action::StackPop(sf) => w.subfield(sf, true)?,
+        Action::Multipath(mp) => w.subfield(&mp.dst, true)?,
+        Action::DeleteField(f) if !f.info().variable => {
+            return Err(bad_arg(format!(
+                "delete_field of {f}, which is not a tun_metadata field"
+            )));
+        }
+        Action::FinTimeout { .. } => need(w, w.nw_proto == 6),
+        Action::Resubmit { ct: true, .. } if !w.m.prereq_ok(field::Prereq::CtValid) => {
+            return Err(inconsistent("resubmit with the conntrack tuple"));
+        }
+        Action::Learn(l) => check_learn(l, w)?,
+        Action::Ct(ct) => {
+            let ct_invalid = w.m.ct_state().is_some_and(|(v, _)| v & 0x10 != 0);
+            if !w.ip_any()
+                || (ct_invalid && ct.flags & Ct::COMMIT != 0)
+                || (ct.alg == 21 && w.nw_proto != 6)
+                || (ct.alg == 69 && w.nw_proto != 17)
+            {
+                return Err(inconsistent("ct"));
+            }
+            if let CtZone::Field(z) = &ct.zone {
+                w.subfield(z, false)?;
+            } else {
+                let mut sub = *w;
+                check_list(&mut ct.actions, &mut sub, p)?;
+                w.inconsistent |= sub.inconsistent;
+            }
+        }
+        Action::Nat(n) => {
+            let bad_af = match n.addrs {
+                NatAddrs::V4 { .. } => w.dl_type != 0x0800,
+                NatAddrs::V6 { .. } => w.dl_type != 0x86dd,
+                NatAddrs::None => false,
+            };
+            if !w.ip_any() || bad_af {
+                return Err(inconsistent("nat"));
+            }
+        }
+        Action::Clone(inner) => {
+            let mut sub = *w;
+            check_list(inner, &mut sub, p)?;
+            w.inconsistent |= sub.inconsistent;
+        }
+        Action::WriteActions(inner) => {
+            // An action set's consistency cannot be judged, only its errors.
+            let mut sub = *w;
+            check_list(inner, &mut sub, p)?;
+        }
+        Action::Encap(e) => {
+            w.packet_type = e.packet_type;
+            if e.packet_type >> 16 == 1 {
+                w.dl_type = e.packet_type as u16;
+            }
+            if !w.ip_any() {
+                w.nw_proto = 0;
+            }
+        }
+        Action::Decap { .. } => {
+            if w.packet_type == PT_ETH {
+                w.packet_type = (1 << 16) | u32::from(w.dl_type);
+            } else {
+                w.packet_type = u32::MAX;
+                w.dl_type = 0xffff;
+            }
+        }
+        Action::DecNshTtl => need(w, w.packet_type == packet_type::NSH || w.dl_type == 0x894f),
+        Action::Meter(id) if *id == 0 || *id > 0xffff_0000 => {
+            return Err(other(OtherCode::InvalidMeter, format!("meter {id}")));
+        }
+        Action::GotoTable(t)
+            if p.table_id.is_some_and(|cur| *t <= cur) || u16::from(*t) >= p.n_tables =>
+        {
+            return Err(bad_inst(
+                BadInstructionCode::BadTableId,
+                format!("goto_table:{t}"),
+            ));
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// OVS's `learn_check`: sources against the flow's match; match
+/// destinations against the learned flow's match so far, which the
+/// immediate match specs build.
+fn check_learn(l: &Learn, w: &Walk<'_>) -> Result<(), ActionError> {
+    let mut learned: Vec<(Field, u128)> = Vec::new();
+    for s in &l.specs {
+        if let LearnSrc::Field { field, ofs } = s.src {
+            w.subfield(
+                &SubField {
+                    field,
+                    ofs,
+                    n_bits: s.n_bits,
+                },
+                false,
+            )?;
+        }
+        let val = |f: Field| {
+            learned
+                .iter()
+                .filter(|(g, _)| *g == f)
+                .fold(0u128, |acc, (_, v)| acc | v)
+        };
+        let lw_ok = |f: Field| {
+            let eth = val(Field::EthType) as u16;
+            let proto = val(Field::IpProto) as u8;
+            let p = f.prereq();
+            match p {
+                field::Prereq::None => true,
+                field::Prereq::Ethernet => val(Field::PacketType) == 0,
+                field::Prereq::VlanVid => val(Field::VlanTci) as u16 & 0x1000 != 0,
+                field::Prereq::CtValid | field::Prereq::InPort => true,
+                _ => {
+                    let types = p.eth_types();
+                    (types.is_empty() || types.contains(&eth))
+                        && p.ip_proto().is_none_or(|x| x == proto)
+                }
+            }
+        };
+        match s.dst {
+            LearnDst::Match { field, ofs } => {
+                let sf = SubField {
+                    field,
+                    ofs,
+                    n_bits: s.n_bits,
+                };
+                sf.check_src()?;
+                if !lw_ok(field) {
+                    return Err(inconsistent(&format!("learned match on {field}")));
+                }
+                if let LearnSrc::Immediate(imm) = &s.src {
+                    let v = be_uint(&imm[imm.len().saturating_sub(16)..]);
+                    let v = if s.n_bits < 128 {
+                        v & ((1u128 << s.n_bits) - 1)
+                    } else {
+                        v
+                    };
+                    learned.push((field, v.checked_shl(u32::from(ofs)).unwrap_or(0)));
+                }
+            }
+            LearnDst::Load { field, ofs } => {
+                let sf = SubField {
+                    field,
+                    ofs,
+                    n_bits: s.n_bits,
+                };
+                sf.check_dst()?;
+                if !lw_ok(field) {
+                    return Err(inconsistent(&format!("learned load into {field}")));
+                }
+            }
+            LearnDst::Output => {}
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ofp::matching::Match;
+
+    #[test]
+    fn ports_map_between_of10_and_of11() {
+        assert_eq!(port::from_of10(0xfff8), port::IN_PORT);
+        assert_eq!(port::to_of10(port::LOCAL), Some(0xfffe));
+        assert_eq!(port::to_of10(0x1_0000), None);
+        assert_eq!(port::parse("in_port"), Some(port::IN_PORT));
+        assert_eq!(port::parse("none"), Some(port::ANY));
+        assert_eq!(port::parse("4294967288"), Some(port::IN_PORT));
+        assert_eq!(port::parse("70000"), None);
+        assert_eq!(port::format(port::from_of10(0xff00)), "65280");
+    }
+
+    #[test]
+    fn subfields_print_and_parse_like_ovs() {
+        let sf: SubField = "reg1[16..31]".parse().expect("parses");
+        assert_eq!(sf.to_string(), "NXM_NX_REG1[16..31]");
+        assert_eq!(
+            "NXM_OF_IN_PORT[]"
+                .parse::<SubField>()
+                .expect("in_port")
+                .n_bits,
+            16
+        );
+        assert_eq!(
+            "OXM_OF_VLAN_VID[]"
+                .parse::<SubField>()
+                .expect("vlan_vid")
+                .n_bits,
+            12
+        );
+        assert_eq!(
+            "NXM_NX_REG0_W[3]"
+                .parse::<SubField>()
+                .expect("_W")
+                .to_string(),
+            "NXM_NX_REG0[3]"
+        );
+        assert!("reg0[31..32]".parse::<SubField>().is_err());
+        assert!("reg0[5..4]".parse::<SubField>().is_err());
+        assert!("reg0[]x".parse::<SubField>().is_err());
+    }
+
+    #[test]
+    fn loads_split_into_64_bit_segments() {
+        let dst: SubField = "xxreg0[10..80]".parse().expect("parses");
+        let sf = SetField::load(dst, 0x12_3456_7890);
+        let segs = sf.load_segments();
+        assert_eq!(segs.len(), 2);
+        assert_eq!(
+            (segs[0].0.ofs, segs[0].0.n_bits, segs[0].1),
+            (10, 64, 0x12_3456_7890)
+        );
+        assert_eq!((segs[1].0.ofs, segs[1].0.n_bits, segs[1].1), (74, 7, 0));
+        assert_eq!(
+            Action::SetField(sf).to_string(),
+            "load:0x1234567890->NXM_NX_XXREG0[10..73],load:0->NXM_NX_XXREG0[74..80]"
+        );
+    }
+
+    #[test]
+    fn parse_rejects_what_ovs_ofctl_rejects() {
+        for s in [
+            "drop,output:1",
+            "apply_actions(output:1)",
+            "output:bogus",
+            "resubmit(,)",
+            "goto_table:1,output:2",
+            "nat(src=10.0.0.1)",
+            "ct(force)",
+            "conjunction(1,3/2)",
+            "set_field:1->eth_type",
+            "load:0x100->NXM_NX_REG0[0..7]",
+            "mod_nw_tos:3",
+            "note:0g",
+            "clone(goto_table:1)",
+        ] {
+            assert!(parse(s).is_err(), "{s} parsed");
+        }
+        assert_eq!(parse("drop").expect("drop"), Vec::new());
+        assert_eq!(parse("").expect("empty"), Vec::new());
+        assert_eq!(format_list(&[]), "drop");
+    }
+
+    #[test]
+    fn check_catches_tables_and_meters() {
+        let m = Match::new();
+        let mut p = CheckParams::new(Version::Of13);
+        p.table_id = Some(3);
+        let mut a = parse("goto_table:2").expect("parses");
+        let err = check(&mut a, &m, &p).expect_err("backwards goto");
+        assert_eq!(err.ofperr_name(), Some("OFPBIC_BAD_TABLE_ID"));
+        let mut a = parse("goto_table:4").expect("parses");
+        assert!(check(&mut a, &m, &p).is_ok());
+        let mut a = vec![Action::Meter(0)];
+        assert_eq!(
+            check(&mut a, &m, &p).err().and_then(|e| e.ofperr_name()),
+            Some("OFPMMFC_INVALID_METER")
+        );
+        p.max_ports = 10;
+        let mut a = parse("output:11").expect("parses");
+        assert_eq!(
+            check(&mut a, &m, &p).err().and_then(|e| e.ofperr_name()),
+            Some("OFPBAC_BAD_OUT_PORT")
+        );
+    }
+
+    #[test]
+    fn check_annotates_for_encoding() {
+        let m: Match = "tcp".parse().expect("match");
+        let mut a = parse("mod_tp_src:80,mod_vlan_vid:5,mod_vlan_vid:6").expect("parses");
+        check(&mut a, &m, &CheckParams::new(Version::Of13)).expect("consistent");
+        assert!(matches!(
+            a[0],
+            Action::SetL4SrcPort {
+                flow_ip_proto: 6,
+                ..
+            }
+        ));
+        assert!(matches!(
+            a[1],
+            Action::SetVlanVid {
+                flow_has_vlan: false,
+                ..
+            }
+        ));
+        assert!(matches!(
+            a[2],
+            Action::SetVlanVid {
+                flow_has_vlan: true,
+                ..
+            }
+        ));
+        let bytes = encode_to_vec(&a, Version::Of13).expect("encodes");
+        // set_field tcp_src, then one push_vlan and two set_field vlan_vid.
+        let back = decode(Version::Of13, &bytes).expect("decodes");
+        assert_eq!(back.len(), 4);
+        assert!(matches!(back[1], Action::PushVlan(0x8100)));
+    }
+
+    #[test]
+    fn to_set_field_for_typed_sets() {
+        let sf = Action::SetIpDscp(8).to_set_field().expect("dscp");
+        assert_eq!((sf.field, sf.value.to_u64()), (Field::IpDscp, Some(2)));
+        assert!(Action::SetL4SrcPort {
+            port: 1,
+            flow_ip_proto: 6
+        }
+        .to_set_field()
+        .is_none());
+    }
+}
