@@ -379,13 +379,13 @@ impl GroupState {
         if g.group_type == GroupType::Select && b.weight == 0 {
             return false;
         }
+        // A controller watch counts as live (OVS: while a controller is
+        // connected).
         !b.has_liveness()
-            || (b.watch_port != port::ANY
-                && b.watch_port != port::CONTROLLER
-                && port_live(b.watch_port))
+            || b.watch_port == port::CONTROLLER
+            || (b.watch_port != port::ANY && port_live(b.watch_port))
             || (b.watch_group != OFPG_ANY
                 && self.group_is_live(b.watch_group, port_live, depth + 1))
-            || b.watch_port == port::CONTROLLER
     }
 
     /// The first live bucket (fast failover).

@@ -1148,7 +1148,7 @@ mod xlate {
         add_flow(&r.bridge, "in_port=1", "group:1");
         for i in 0..1000u32 {
             let f = udp_frame(
-                0x0a00_0000 | (i * 7919) % 65_000,
+                0x0a00_0000 | ((i * 7919) % 65_000),
                 0x0a01_0001,
                 1024 + i as u16,
                 80,

@@ -420,7 +420,7 @@ fn group_type(t: u8) -> Result<GroupType, OfpError> {
 /// `ofputil_port_from_ofp11` for a watch port: ports 0xff00..0xffffff00
 /// have no 16-bit form and are refused.
 fn watch_port_ok(p: u32) -> bool {
-    p < 0xff00 || p >= 0xffff_ff00
+    !(0xff00..0xffff_ff00).contains(&p)
 }
 
 /// What the header says before the buckets are read; the type is checked
