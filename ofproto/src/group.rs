@@ -237,7 +237,9 @@ pub fn dp_hash_table(buckets: &[Bucket], max_hash: u64) -> Option<(u32, Vec<usiz
 /// carries them, every pending change committed); what is: the OpenFlow
 /// in_port, the pipeline-only words (registers, metadata, ...), the table
 /// and cookie of the rule being executed, the actions left to run (the
-/// group action first) and the action set.
+/// group action first), what the callers of that rule had left to run
+/// (`outer`, innermost first: the rest of a rule that resubmitted, a goto
+/// still pending), and the action set.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Frozen {
     pub table: u8,
@@ -246,7 +248,18 @@ pub struct Frozen {
     /// `FlowWords[KEY_WORDS..]`.
     pub meta: Vec<u64>,
     pub actions: Vec<Action>,
+    pub outer: Vec<Segment>,
     pub action_set: Vec<Action>,
+}
+
+/// Actions an enclosing rule still had to run when the pipeline froze,
+/// with the context they run in.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Segment {
+    pub table: u8,
+    pub cookie: u64,
+    pub in_ofp: u32,
+    pub actions: Vec<Action>,
 }
 
 impl Frozen {
@@ -1118,6 +1131,7 @@ mod tests {
             in_ofp: 1,
             meta: vec![0; FLOW_WORDS - KEY_WORDS],
             actions: vec![Action::Group(1)],
+            outer: Vec::new(),
             action_set: Vec::new(),
         };
         let a = s.freeze(f.clone());

@@ -109,6 +109,9 @@ pub struct Xlate<'a, A: PortMap> {
     cur_table: u8,
     cur_cookie: u64,
     groups: Vec<crate::group::GroupUse>,
+    /// A frozen state being completed while the stack unwinds, and where
+    /// its `recirc` action waits for its id in `out`.
+    pending: Option<(crate::group::Frozen, usize)>,
 }
 
 fn mark(wc: &mut FlowWords, f: Field) {
@@ -159,6 +162,7 @@ impl<'a, A: PortMap> Xlate<'a, A> {
             cur_table: 0,
             cur_cookie: 0,
             groups: Vec::new(),
+            pending: None,
         };
         let mut mask = FlowKey::ZERO;
         mask.set_in_port(u32::MAX);
@@ -189,6 +193,19 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                 x.cur_table = st.table;
                 x.cur_cookie = st.cookie;
                 x.actions(&st.actions, st.table);
+                // Then what the enclosing rules had left, innermost first.
+                for (n, seg) in st.outer.iter().enumerate() {
+                    if x.exit {
+                        if let Some((p, _)) = &mut x.pending {
+                            p.outer.extend(st.outer[n..].iter().cloned());
+                        }
+                        break;
+                    }
+                    let _ = put(&mut x.flow, Field::InPort, seg.in_ofp as u128);
+                    x.cur_table = seg.table;
+                    x.cur_cookie = seg.cookie;
+                    x.actions(&seg.actions, seg.table);
+                }
             }
             None => match ports.ofp_port(key.in_port()) {
                 Some(p) => {
@@ -205,9 +222,11 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                 }
             },
         }
+        x.finish_freeze();
         if !x.exit {
             let set = std::mem::take(&mut x.action_set);
             x.actions(&sort_action_set(set), 0);
+            x.finish_freeze();
         }
         let wc = key_part(&x.wc);
         for i in 0..wc.words.len() {
@@ -246,13 +265,18 @@ impl<'a, A: PortMap> Xlate<'a, A> {
         let mut goto = None;
         for (i, a) in acts.iter().enumerate() {
             if self.exit {
+                // Frozen below: the rest of this list runs after thawing.
+                self.unroll(&acts[i..], table, goto);
                 return;
             }
             match a {
                 Action::Group(g) => {
                     // A missing group ends this action list (as in OVS);
                     // a freeze ends the translation.
-                    if !self.group(*g, &acts[i + 1..], table) {
+                    if !self.group(*g, table) {
+                        if self.exit {
+                            self.unroll(&acts[i + 1..], table, goto);
+                        }
                         return;
                     }
                 }
@@ -344,6 +368,7 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                 Action::Clone(inner) => {
                     let (flow, base, set) = (self.flow, self.base, self.action_set.clone());
                     self.actions(inner, table);
+                    self.finish_freeze();
                     self.flow = flow;
                     self.base = base;
                     self.action_set = set;
@@ -384,7 +409,11 @@ impl<'a, A: PortMap> Xlate<'a, A> {
             }
         }
         if let Some(t) = goto {
-            self.table(t);
+            if self.exit {
+                self.unroll(&[], table, Some(t));
+            } else {
+                self.table(t);
+            }
         }
     }
 
@@ -624,11 +653,10 @@ impl<'a, A: PortMap> Xlate<'a, A> {
 /// bucket's actions run as an action set, on a copy of the flow (as OVS's
 /// `xlate_group_bucket` does): the flow after the group is the flow before.
 impl<A: PortMap> Xlate<'_, A> {
-    /// Runs group `id`. `rest` is what follows the group action in the
-    /// current list (frozen with it when a select group recirculates).
-    /// False if the action list must stop: the group does not exist, or
-    /// the translation froze.
-    fn group(&mut self, id: u32, rest: &[Action], table: u8) -> bool {
+    /// Runs group `id`. False if the action list must stop: the group does
+    /// not exist, or the translation froze (then `exit` is set, and the
+    /// callers unroll what they had left into the frozen state).
+    fn group(&mut self, id: u32, table: u8) -> bool {
         use crate::group::{GroupUse, Selection};
         use crate::ofp::group_msg::GroupType;
         let ports: &A = self.ports;
@@ -663,7 +691,7 @@ impl<A: PortMap> Xlate<'_, A> {
                         // Not hashed yet (a fresh packet always has 0, so
                         // the megaflow may as well say so).
                         self.mark_dp_hash(u32::MAX);
-                        self.freeze_for_hash(gs, id, rest, table, *basis);
+                        self.freeze_for_hash(id, table, *basis);
                         return false;
                     }
                     self.mark_dp_hash(*mask);
@@ -705,6 +733,7 @@ impl<A: PortMap> Xlate<'_, A> {
         let (flow, set) = (self.flow, self.action_set.clone());
         self.depth += 1;
         self.actions(&list, table);
+        self.finish_freeze();
         self.depth -= 1;
         self.flow = flow;
         self.action_set = set;
@@ -722,31 +751,56 @@ impl<A: PortMap> Xlate<'_, A> {
     }
 
     /// Stops here: the packet gets its dp_hash and recirculates, and the
-    /// recirculated packet resumes with the group action and `rest`.
-    fn freeze_for_hash(
-        &mut self,
-        gs: &crate::group::GroupState,
-        id: u32,
-        rest: &[Action],
-        table: u8,
-        basis: u32,
-    ) {
+    /// recirculated packet resumes with the group action, then whatever the
+    /// unwinding callers add ([`Self::unroll`]). The recirculation id is
+    /// filled in by [`Self::finish_freeze`] once the state is complete.
+    fn freeze_for_hash(&mut self, id: u32, table: u8, basis: u32) {
         self.commit();
-        let mut actions = Vec::with_capacity(rest.len() + 1);
-        actions.push(Action::Group(id));
-        actions.extend_from_slice(rest);
         let state = crate::group::Frozen {
             table,
             cookie: self.cur_cookie,
             in_ofp: getf(&self.flow, Field::InPort) as u32,
             meta: crate::group::Frozen::meta_of(&self.flow),
-            actions,
+            actions: vec![Action::Group(id)],
+            outer: Vec::new(),
             action_set: self.action_set.clone(),
         };
-        let rid = gs.freeze(state);
         self.out.push(DpAction::Hash { basis });
-        self.out.push(DpAction::Recirc(rid));
+        self.pending = Some((state, self.out.len()));
+        self.out.push(DpAction::Recirc(0));
         self.exit = true;
+    }
+
+    /// While a frozen state is pending, adds what a frame still had to run
+    /// (`rest`, then its pending goto) in that frame's context.
+    fn unroll(&mut self, rest: &[Action], table: u8, goto: Option<u8>) {
+        let in_ofp = getf(&self.flow, Field::InPort) as u32;
+        let cookie = self.cur_cookie;
+        if let Some((st, _)) = &mut self.pending {
+            let mut actions = rest.to_vec();
+            actions.extend(goto.map(Action::GotoTable));
+            if !actions.is_empty() {
+                st.outer.push(crate::group::Segment {
+                    table,
+                    cookie,
+                    in_ofp,
+                    actions,
+                });
+            }
+        }
+    }
+
+    /// Completes a pending frozen state: allocates (or finds) its
+    /// recirculation id and writes it into the `recirc` action.
+    fn finish_freeze(&mut self) {
+        let Some((state, at)) = self.pending.take() else {
+            return;
+        };
+        let ports: &A = self.ports;
+        let id = ports.groups().map_or(0, |g| g.freeze(state));
+        if let Some(a) = self.out.get_mut(at) {
+            *a = DpAction::Recirc(id);
+        }
     }
 
     /// `selection_method=hash`: a hash of the group's fields, masked, each

@@ -1031,6 +1031,60 @@ mod xlate {
         assert!(b.xlate(&k, false, 0).1.is_empty());
     }
 
+    /// What the enclosing rules still had to do when the select group froze
+    /// the pipeline runs after the recirculation, in their own context.
+    #[test]
+    fn frozen_pipeline_resumes_the_callers() {
+        let b = bridge(3);
+        add_group(
+            &b,
+            1,
+            GroupType::Select,
+            &["output:2"],
+            GroupProps::default(),
+        );
+        let mut fm = flow_mod(
+            "in_port=1",
+            "resubmit(,1),load:7->NXM_NX_REG1[],resubmit(,3)",
+        );
+        b.apply_flow_mod(&fm).expect("table 0");
+        fm = flow_mod("", "load:9->NXM_NX_REG0[],group:1,goto_table:2");
+        fm.table_id = 1;
+        b.apply_flow_mod(&fm).expect("table 1");
+        fm = flow_mod("reg0=9", "output:3");
+        fm.table_id = 2;
+        b.apply_flow_mod(&fm).expect("table 2");
+        fm = flow_mod("reg0=9,reg1=7", "output:LOCAL,output:3");
+        fm.table_id = 3;
+        b.apply_flow_mod(&fm).expect("table 3");
+        b.add_port(BridgePort {
+            ofp_port: OFPP_LOCAL,
+            dp_port: 99,
+            name: "br0".into(),
+            vlan: VlanMode::Trunk(None),
+        })
+        .expect("local");
+        let key = udp_key(11, 1, 2, 100, 200);
+        let (_, acts) = b.xlate(&key, false, 0);
+        let [Dp::Hash { .. }, Dp::Recirc(id)] = acts[..] else {
+            panic!("{acts:?}");
+        };
+        let mut k = key;
+        k.set_recirc_id(id);
+        k.set_dp_hash(5);
+        let (_, acts) = b.xlate(&k, false, 0);
+        assert_eq!(
+            acts,
+            vec![
+                Dp::Output(12),
+                Dp::Output(13),
+                Dp::Output(99),
+                Dp::Output(13)
+            ],
+            "bucket, goto table 2, then table 0's load and resubmit to table 3"
+        );
+    }
+
     #[test]
     fn selection_method_hash_hashes_its_fields_in_xlate() {
         let b = bridge(3);
