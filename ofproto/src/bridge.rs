@@ -174,15 +174,17 @@ pub struct Bridge {
     revalidated: AtomicU64,
     /// When the last full re-translation ran (bridge clock).
     last_full_ms: AtomicU64,
+    /// When a revalidation last saw the generation move (bridge clock).
+    changed_ms: AtomicU64,
     epoch: Instant,
     /// Groups, meters and select-group recirculation states (see
     /// [`crate::group`]).
     pub(crate) groups: crate::group::GroupState,
 }
 
-/// Even without a known change, every megaflow is checked this often: an
-/// upcall translated before a MAC move but installed after the pass that
-/// followed the move would otherwise keep its stale answer.
+/// How long after a change a follow-up full pass runs: an upcall translated
+/// before a MAC move but installed after the pass that followed the move
+/// would otherwise keep its stale answer.
 const FULL_REVALIDATION_MS: u64 = 2_000;
 
 fn is_multicast(mac: u64) -> bool {
@@ -205,6 +207,7 @@ impl Bridge {
             generation: AtomicU64::new(1),
             revalidated: AtomicU64::new(0),
             last_full_ms: AtomicU64::new(0),
+            changed_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             groups: crate::group::GroupState::default(),
         })
@@ -480,9 +483,17 @@ impl Bridge {
             self.generation.fetch_add(1, Ordering::Release);
         }
         let gen = self.generation.load(Ordering::Acquire);
-        let due =
-            now.saturating_sub(self.last_full_ms.load(Ordering::Relaxed)) >= FULL_REVALIDATION_MS;
-        if self.revalidated.load(Ordering::Acquire) == gen && !due {
+        let changed = self.revalidated.load(Ordering::Acquire) != gen;
+        if changed {
+            self.changed_ms.store(now, Ordering::Relaxed);
+        }
+        // After a change, one more full pass a little later catches flows
+        // translated before the change but installed after its pass; with
+        // nothing changing, there is nothing to re-check.
+        let since_change = now.saturating_sub(self.changed_ms.load(Ordering::Relaxed));
+        let since_full = now.saturating_sub(self.last_full_ms.load(Ordering::Relaxed));
+        let follow_up = since_change <= 2 * FULL_REVALIDATION_MS && since_full >= FULL_REVALIDATION_MS;
+        if !changed && !follow_up {
             return 0;
         }
         self.last_full_ms.store(now, Ordering::Relaxed);
