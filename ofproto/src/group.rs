@@ -22,8 +22,9 @@
 //! Otherwise (weights too uneven, or `selection_method=hash`) the bucket is
 //! chosen in xlate from a hash of the flow's fields.
 //!
-//! Meters are kept, configured and dumped, but the datapath has no meter
-//! action: traffic is not rate-limited and meter counters stay at zero.
+//! Meters are kept, configured and dumped, and count the traffic of the
+//! flows that use them, but the datapath has no meter action: traffic is
+//! not rate-limited and band counters stay at zero.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -287,29 +288,41 @@ struct RecircTable {
     next: u32,
 }
 
-/// What one translation used, for the revalidator to credit: a group and,
-/// unless every bucket ran, the bucket it chose.
+/// What one translation used, for the revalidator to credit.
 #[derive(Clone, Debug)]
-pub struct GroupUse {
-    pub group: Arc<Group>,
-    pub bucket: Option<usize>,
+pub enum GroupUse {
+    /// A group and, unless every bucket ran, the bucket it chose.
+    Group {
+        group: Arc<Group>,
+        bucket: Option<usize>,
+    },
+    /// A meter's input counter (meters count, they do not drop).
+    Meter(Arc<Counter>),
 }
 
-/// Credits `packets`/`bytes` of one megaflow to the groups it used.
+/// Credits `packets`/`bytes` of one megaflow to the groups and meters it
+/// used.
 pub fn credit(uses: &[GroupUse], packets: u64, bytes: u64) {
     if packets == 0 && bytes == 0 {
         return;
     }
     for u in uses {
-        u.group.counter.add(packets, bytes);
-        match u.bucket {
+        let (group, bucket) = match u {
+            GroupUse::Meter(c) => {
+                c.add(packets, bytes);
+                continue;
+            }
+            GroupUse::Group { group, bucket } => (group, bucket),
+        };
+        group.counter.add(packets, bytes);
+        match bucket {
             Some(i) => {
-                if let Some(c) = u.group.bucket_counters.get(i) {
+                if let Some(c) = group.bucket_counters.get(*i) {
                     c.add(packets, bytes);
                 }
             }
             None => {
-                for c in &u.group.bucket_counters {
+                for c in &group.bucket_counters {
                     c.add(packets, bytes);
                 }
             }
@@ -322,6 +335,8 @@ pub fn credit(uses: &[GroupUse], packets: u64, bytes: u64) {
 pub struct Meter {
     pub config: MeterConfig,
     pub created_ms: u64,
+    /// Packets and bytes of the flows that use it (kept across modifies).
+    pub counter: Arc<Counter>,
 }
 
 /// A bridge's groups, meters and recirculation states.
@@ -345,6 +360,11 @@ impl GroupState {
 
     pub fn has_meter(&self, id: u32) -> bool {
         self.meters.read().contains_key(&id)
+    }
+
+    /// The input counter of meter `id`.
+    pub fn meter_counter(&self, id: u32) -> Option<Arc<Counter>> {
+        self.meters.read().get(&id).map(|m| m.counter.clone())
     }
 
     /// The recirculation id of `state`, allocated on first use.
@@ -570,6 +590,7 @@ impl GroupState {
                     Meter {
                         config: with_default_burst(&mm.meter),
                         created_ms: now_ms,
+                        counter: Arc::new(Counter::default()),
                     },
                 );
                 Ok(Vec::new())
@@ -885,22 +906,21 @@ impl Bridge {
             .ok_or_else(|| err("OFPMMFC_UNKNOWN_METER"))
     }
 
-    /// Meter counters. The datapath does not meter, so only the flow count
-    /// and the duration mean anything.
+    /// Meter counters: the traffic of the flows that use each meter (as
+    /// the revalidator credits it). The datapath does not meter, so band
+    /// counters stay at zero.
     pub fn meter_stats(&self, meter_id: u32) -> Result<Vec<MeterStats>, OfpError> {
         let now = self.now_ms();
-        let list: Vec<(u32, u64, usize)> = {
+        let entry = |id: u32, m: &Meter| (id, m.created_ms, m.config.bands.len(), m.counter.get());
+        let list: Vec<(u32, u64, usize, (u64, u64))> = {
             let meters = self.groups.meters.read();
             if meter_id == OFPM_ALL {
-                meters
-                    .iter()
-                    .map(|(id, m)| (*id, m.created_ms, m.config.bands.len()))
-                    .collect()
+                meters.iter().map(|(id, m)| entry(*id, m)).collect()
             } else {
                 let m = meters
                     .get(&meter_id)
                     .ok_or_else(|| err("OFPMMFC_UNKNOWN_METER"))?;
-                vec![(meter_id, m.created_ms, m.config.bands.len())]
+                vec![entry(meter_id, m)]
             }
         };
         let rules: Vec<Vec<Action>> = {
@@ -912,13 +932,13 @@ impl Bridge {
         };
         Ok(list
             .into_iter()
-            .map(|(id, created, n_bands)| {
+            .map(|(id, created, n_bands, (packets, bytes))| {
                 let (duration_sec, duration_nsec) = duration(created, now);
                 MeterStats {
                     meter_id: id,
                     flow_count: rules.iter().filter(|a| uses_meter(a, id)).count() as u32,
-                    packet_in_count: 0,
-                    byte_in_count: 0,
+                    packet_in_count: packets,
+                    byte_in_count: bytes,
                     duration_sec,
                     duration_nsec,
                     bands: vec![BandStats::default(); n_bands],

@@ -89,7 +89,8 @@ pub struct Translation {
     /// Every rule the packet matched on the way (their counters get the
     /// megaflow's traffic).
     pub rules: Vec<TableRule<OfActions>>,
-    /// Every group the packet went through (their counters too).
+    /// Every group and meter the packet went through (their counters get
+    /// the megaflow's traffic too).
     pub groups: Vec<crate::group::GroupUse>,
 }
 
@@ -388,7 +389,14 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                     self.exit = true;
                     return;
                 }
-                Action::Note(_) | Action::Meter(_) | Action::SetQueue(_) | Action::PopQueue => {}
+                // Meters count (see crate::group) but do not rate-limit.
+                Action::Meter(m) => {
+                    let ports: &A = self.ports;
+                    if let Some(c) = ports.groups().and_then(|g| g.meter_counter(*m)) {
+                        self.groups.push(crate::group::GroupUse::Meter(c));
+                    }
+                }
+                Action::Note(_) | Action::SetQueue(_) | Action::PopQueue => {}
                 // Typed sets that have a set-field meaning.
                 other => {
                     if let Some(sf) = other.to_set_field() {
@@ -677,7 +685,7 @@ impl<A: PortMap> Xlate<'_, A> {
                 for b in &g.buckets {
                     self.bucket(&b.actions, table);
                 }
-                self.groups.push(GroupUse {
+                self.groups.push(GroupUse::Group {
                     group: g.clone(),
                     bucket: None,
                 });
@@ -719,7 +727,7 @@ impl<A: PortMap> Xlate<'_, A> {
             if let Some(b) = g.buckets.get(i) {
                 self.bucket(&b.actions, table);
             }
-            self.groups.push(GroupUse {
+            self.groups.push(GroupUse::Group {
                 group: g.clone(),
                 bucket: Some(i),
             });

@@ -1249,6 +1249,40 @@ mod xlate {
         assert_eq!(r.sent(2) + r.sent(3), 0);
     }
 
+    /// Meters count the traffic of their flows (credited by the
+    /// revalidator) but do not rate-limit: the datapath has no meter action.
+    #[test]
+    fn meters_count_but_do_not_drop() {
+        let mut r = Rig::new(2);
+        r.bridge
+            .apply_meter_mod(&MeterMod {
+                command: MeterCommand::Add,
+                meter: MeterConfig {
+                    meter_id: 1,
+                    flags: meter_flags::PKTPS,
+                    bands: vec![MeterBand {
+                        band_type: BandType::Drop,
+                        rate: 1,
+                        burst_size: 1,
+                    }],
+                },
+            })
+            .expect("meter");
+        add_flow(&r.bridge, "in_port=1", "meter:1,output:2");
+        for i in 0..10u16 {
+            r.send(1, &udp_frame(1, 2, 1000 + i % 2, 80));
+        }
+        assert_eq!(r.sent(2), 10, "nothing is dropped");
+        r.bridge.revalidate(&r.dp, 0, 1000);
+        let s = r.bridge.meter_stats(1).expect("stats");
+        assert_eq!(s[0].flow_count, 1);
+        // One megaflow (in_port alone); its first packet went up as an
+        // upcall, which is not megaflow traffic.
+        assert_eq!(s[0].packet_in_count, 9, "{s:?}");
+        assert_eq!(s[0].byte_in_count, 9 * 42);
+        assert_eq!(s[0].bands[0].packet_count, 0);
+    }
+
     /// Megaflow invariant through groups: a key that agrees with another on
     /// every bit of the other's megaflow mask gets the same actions.
     #[test]
