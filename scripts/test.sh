@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 need=()
 command -v tcpdump >/dev/null 2>&1 || need+=(tcpdump)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
-command -v ovs-ofctl >/dev/null 2>&1 || need+=(openvswitch-common)
+{ command -v ovs-ofctl && command -v ovs-vswitchd; } >/dev/null 2>&1 || need+=(openvswitch-switch)
 command -v ethtool >/dev/null 2>&1 || need+=(ethtool)
 if ((${#need[@]})); then
   if [ "$(id -u)" -eq 0 ]; then

@@ -6,6 +6,8 @@
 //! Everything here needs root; [`skip_unless_root`] prints why a test is
 //! skipped otherwise.
 
+pub mod ovs;
+
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream, UdpSocket};
