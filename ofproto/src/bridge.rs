@@ -492,7 +492,8 @@ impl Bridge {
         // nothing changing, there is nothing to re-check.
         let since_change = now.saturating_sub(self.changed_ms.load(Ordering::Relaxed));
         let since_full = now.saturating_sub(self.last_full_ms.load(Ordering::Relaxed));
-        let follow_up = since_change <= 2 * FULL_REVALIDATION_MS && since_full >= FULL_REVALIDATION_MS;
+        let follow_up =
+            since_change <= 2 * FULL_REVALIDATION_MS && since_full >= FULL_REVALIDATION_MS;
         if !changed && !follow_up {
             return 0;
         }
@@ -522,7 +523,10 @@ impl Bridge {
             );
             return Err(ofperr("OFPBAC_BAD_TYPE"));
         }
-        let deleting = matches!(fm.command, OfFlowModCommand::Delete | OfFlowModCommand::DeleteStrict);
+        let deleting = matches!(
+            fm.command,
+            OfFlowModCommand::Delete | OfFlowModCommand::DeleteStrict
+        );
         // Only deletes may name every table; table 254 is Open vSwitch's
         // hidden read-only table, which controllers may not change.
         if !deleting && fm.table_id == ALL_TABLES {
@@ -532,7 +536,11 @@ impl Bridge {
             return Err(ofperr("OFPBRC_EPERM"));
         }
         // goto_table must go forward, so the pipeline cannot loop.
-        if fm.actions.iter().any(|a| matches!(a, OfAction::GotoTable(t) if *t <= fm.table_id)) {
+        if fm
+            .actions
+            .iter()
+            .any(|a| matches!(a, OfAction::GotoTable(t) if *t <= fm.table_id))
+        {
             return Err(ofperr("OFPBIC_BAD_TABLE_ID"));
         }
         let (key, mask) = match_words(&fm.matched).map_err(|_| ofperr("OFPBMC_BAD_FIELD"))?;
@@ -648,7 +656,9 @@ impl Bridge {
         // In-port: a real port, LOCAL, CONTROLLER or none; not the other
         // reserved numbers.
         let p = po.in_port;
-        if p >= 0xffff_ff00 && ![OFPP_LOCAL, crate::ofp::action::port::CONTROLLER, u32::MAX].contains(&p) {
+        if p >= 0xffff_ff00
+            && ![OFPP_LOCAL, crate::ofp::action::port::CONTROLLER, u32::MAX].contains(&p)
+        {
             return Err(ofperr("OFPBRC_BAD_PORT"));
         }
         if po.buffer_id != u32::MAX {

@@ -195,14 +195,22 @@ impl crate::server::SessionFactory for BridgeSessions {
         let sub = crate::async_msg::Subscriber::new(outbound);
         self.view.bridge.hub.subscribe(&sub);
         Box::new(
-            crate::ofconn::OfSession::new(self.view.clone(), self.versions.clone(), self.probe_ms).with_subscriber(sub),
+            crate::ofconn::OfSession::new(self.view.clone(), self.versions.clone(), self.probe_ms)
+                .with_subscriber(sub),
         )
     }
 }
 
 /// Serves OpenFlow for a bridge on `listen` (e.g. `punix:<rundir>/br0.mgmt`
 /// or `ptcp:6653`) until the runtime stops, in every supported version.
-pub async fn serve_bridge(listen: crate::server::Listen, view: Arc<BridgeView>) -> std::io::Result<()> {
-    let sessions = BridgeSessions { view, versions: crate::ofp::Version::ALL.to_vec(), probe_ms: None };
+pub async fn serve_bridge(
+    listen: crate::server::Listen,
+    view: Arc<BridgeView>,
+) -> std::io::Result<()> {
+    let sessions = BridgeSessions {
+        view,
+        versions: crate::ofp::Version::ALL.to_vec(),
+        probe_ms: None,
+    };
     crate::server::serve(listen, Arc::new(sessions)).await
 }

@@ -281,7 +281,10 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                         return;
                     }
                 }
-                Action::Output { port: port::CONTROLLER, max_len } => self.controller(1, *max_len),
+                Action::Output {
+                    port: port::CONTROLLER,
+                    max_len,
+                } => self.controller(1, *max_len),
                 Action::Controller(c) => self.controller(c.reason, c.max_len),
                 Action::Output { port, .. } => self.output(*port),
                 Action::OutputTrunc { port, max_len } => {
