@@ -527,9 +527,10 @@ impl Bridge {
             fm.command,
             OfFlowModCommand::Delete | OfFlowModCommand::DeleteStrict
         );
-        // Only deletes may name every table; table 254 is Open vSwitch's
-        // hidden read-only table, which controllers may not change.
-        if !deleting && fm.table_id == ALL_TABLES {
+        // An add names one table; table 254 is Open vSwitch's hidden
+        // read-only table, which controllers may not change. (OpenFlow 1.1+
+        // modifies of every table are refused when decoded.)
+        if fm.command == OfFlowModCommand::Add && fm.table_id == ALL_TABLES {
             return Err(ofperr("OFPFMFC_BAD_TABLE_ID"));
         }
         if !deleting && fm.table_id == 254 {

@@ -367,6 +367,18 @@ impl OfSession {
             },
             Message::Error(e) => tracing::info!(error = ?e, "peer reported an OpenFlow error"),
             Message::Unparsed(u) => self.flow_message(&u, msg, xid, out),
+            // NXT_FLOW_MOD (OpenFlow 1.0 with Nicira matches) arrives as a
+            // Nicira experimenter message; its body is an NXT_FLOW_MOD's.
+            Message::Experimenter(e)
+                if e.experimenter == crate::ofp::error::NX_VENDOR_ID && e.exp_type == 13 =>
+            {
+                let u = Unparsed {
+                    raw: RawMsg::NxtFlowMod,
+                    flags: 0,
+                    body: e.data,
+                };
+                self.flow_message(&u, msg, xid, out)
+            }
             // NXT_GROUP_MOD (OpenFlow 1.0's group_mod) arrives as a Nicira
             // experimenter message.
             Message::Experimenter(e)

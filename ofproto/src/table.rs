@@ -244,7 +244,7 @@ impl<A: ActionSet> FlowTables<A> {
     ) -> Result<FlowModResult<A>, FlowModError> {
         use FlowModCommand::*;
         match fm.command {
-            Add => self.add(fm, now_ms),
+            Add => self.add(fm, fm.table_id, now_ms),
             Modify | ModifyStrict => {
                 let strict = fm.command == ModifyStrict;
                 let hits = self.select(
@@ -261,8 +261,14 @@ impl<A: ActionSet> FlowTables<A> {
                 if hits.is_empty() {
                     // OpenFlow 1.0-1.3: a modify that matches nothing adds
                     // (Open vSwitch keeps that behaviour in every version).
-                    if fm.cookie_mask == 0 && fm.table_id != ALL_TABLES {
-                        return self.add(fm, now_ms);
+                    if fm.cookie_mask == 0 {
+                        // "Every table" (OpenFlow 1.0) adds to table 0.
+                        let t = if fm.table_id == ALL_TABLES {
+                            0
+                        } else {
+                            fm.table_id
+                        };
+                        return self.add(fm, t, now_ms);
                     }
                     return Ok(FlowModResult {
                         removed: Vec::new(),
@@ -311,15 +317,23 @@ impl<A: ActionSet> FlowTables<A> {
         }
     }
 
-    fn add(&mut self, fm: &FlowModSpec<A>, now_ms: u64) -> Result<FlowModResult<A>, FlowModError> {
-        let t = fm.table_id;
+    fn add(
+        &mut self,
+        fm: &FlowModSpec<A>,
+        t: u8,
+        now_ms: u64,
+    ) -> Result<FlowModResult<A>, FlowModError> {
         let Some(table) = self.tables.get_mut(t as usize) else {
             return Err(FlowModError::BadTableId(t));
         };
-        if fm.flags.check_overlap && table.find_overlap(fm.priority, &fm.key, &fm.mask).is_some() {
+        let old = table.find_exact(fm.priority, &fm.key, &fm.mask).cloned();
+        // An identical flow is replaced, not an overlap (OVS does the same).
+        if fm.flags.check_overlap
+            && old.is_none()
+            && table.find_overlap(fm.priority, &fm.key, &fm.mask).is_some()
+        {
             return Err(FlowModError::Overlap);
         }
-        let old = table.find_exact(fm.priority, &fm.key, &fm.mask).cloned();
         if old.is_none() && table.len() >= self.max_flows {
             return Err(FlowModError::TableFull(t));
         }

@@ -152,13 +152,17 @@ fn check_flags(version: Version, flags: u16) -> Result<(), OfpError> {
 }
 
 /// OpenFlow 1.0's 16-bit command carries a table id in its upper byte only
-/// once the connection enabled NXT_FLOW_MOD_TABLE_ID.
+/// once the connection enabled NXT_FLOW_MOD_TABLE_ID. Without one, a flow
+/// mod means every table (OFPTT_ALL), as in Open vSwitch; an add to "every
+/// table" goes to table 0.
 fn table_from_command(cmd: u16, table_in_cmd: bool) -> Result<u8, OfpError> {
-    match (cmd >> 8) as u8 {
-        t if table_in_cmd => Ok(t),
-        0 => Ok(0),
-        _ => Err(ofperr("OFPFMFC_BAD_COMMAND")),
-    }
+    let add = cmd & 0xff == 0;
+    let t = match (cmd >> 8) as u8 {
+        t if table_in_cmd => t,
+        0 => 0xff,
+        _ => return Err(ofperr("OFPFMFC_BAD_COMMAND")),
+    };
+    Ok(if add && t == 0xff { 0 } else { t })
 }
 
 /// Decodes the flow-related message `u` carries, if it is one.
@@ -287,6 +291,15 @@ fn decode_of11_flow_mod(version: Version, r: &mut Reader<'_>) -> Result<FlowMod,
     let flags = r.u16().map_err(short)?;
     let importance = r.u16().map_err(short)?;
     check_flags(version, flags)?;
+    // From OpenFlow 1.1 on only deletes may name every table.
+    if table_id == 0xff
+        && !matches!(
+            command,
+            FlowModCommand::Delete | FlowModCommand::DeleteStrict
+        )
+    {
+        return Err(ofperr("OFPFMFC_BAD_TABLE_ID"));
+    }
     let matched = Match::decode_oxm(r).map_err(match_err)?;
     let actions = instruction::decode(version, r.rest()).map_err(action_err)?;
     Ok(FlowMod {
