@@ -98,41 +98,42 @@ impl AsyncHub {
 
     /// Sends a flow-removed to every connection that is not a secondary.
     pub fn flow_removed(&self, fr: &FlowRemoved) {
-        let subs: Vec<Arc<Subscriber>> =
-            self.subs.lock().iter().filter_map(Weak::upgrade).collect();
-        for s in subs {
-            let st = s.state.lock().clone();
-            let Some(v) = st.version else { continue };
-            if st.role == Role::Secondary {
-                continue;
-            }
-            if let Some(bytes) = encode_flow_removed(v, st.nxm, fr) {
-                if s.tx.try_send(bytes).is_err() {
-                    tracing::debug!("flow-removed dropped: connection queue full");
-                }
-            }
-        }
+        self.broadcast("flow-removed", |st| {
+            encode_flow_removed(st.version?, st.nxm, fr)
+        });
     }
 
-    /// Sends a packet-in to every connection that is not a secondary. A
-    /// connection whose queue is full misses it (counted in the log), as a
-    /// slow controller must not stall the switch.
+    /// Sends a packet-in to every connection that is not a secondary.
     pub fn packet_in(&self, pi: &PacketIn) {
+        self.broadcast("packet-in", |st| {
+            encode_packet_in(st.version?, st.packet_in_format, pi)
+        });
+    }
+
+    /// Sends what `encode` makes of each connection's state to every
+    /// connection past its handshake that is not a secondary. A connection
+    /// whose queue is full misses the message (logged): a slow controller
+    /// must not stall the switch.
+    fn broadcast(&self, what: &str, encode: impl Fn(&SubscriberState) -> Option<Vec<u8>>) {
         let subs: Vec<Arc<Subscriber>> =
             self.subs.lock().iter().filter_map(Weak::upgrade).collect();
         for s in subs {
             let st = s.state.lock().clone();
-            let Some(v) = st.version else { continue };
-            if st.role == Role::Secondary {
+            if st.version.is_none() || st.role == Role::Secondary {
                 continue;
             }
-            match encode_packet_in(v, st.packet_in_format, pi) {
+            match encode(&st) {
                 Some(bytes) => {
                     if s.tx.try_send(bytes).is_err() {
-                        tracing::debug!("packet-in dropped: connection queue full");
+                        tracing::debug!(
+                            what,
+                            "asynchronous message dropped: connection queue full"
+                        );
                     }
                 }
-                None => tracing::debug!(?v, "packet-in not encodable for this connection"),
+                None => {
+                    tracing::debug!(what, version = ?st.version, "not encodable for this connection")
+                }
             }
         }
     }

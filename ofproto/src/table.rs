@@ -236,6 +236,30 @@ impl<A: ActionSet> FlowTables<A> {
         Ok(v)
     }
 
+    /// The rules a modify or delete selects (strict or loose as its command
+    /// says), with the out_port/out_group filters when `filters`.
+    fn selected(
+        &self,
+        fm: &FlowModSpec<A>,
+        filters: bool,
+    ) -> Result<Vec<TableRule<A>>, FlowModError> {
+        let strict = matches!(
+            fm.command,
+            FlowModCommand::ModifyStrict | FlowModCommand::DeleteStrict
+        );
+        self.select(
+            fm.table_id,
+            strict,
+            fm.priority,
+            &fm.key,
+            &fm.mask,
+            fm.cookie,
+            fm.cookie_mask,
+            fm.out_port.filter(|_| filters),
+            fm.out_group.filter(|_| filters),
+        )
+    }
+
     /// Applies a flow_mod at time `now_ms`.
     pub fn apply(
         &mut self,
@@ -246,18 +270,8 @@ impl<A: ActionSet> FlowTables<A> {
         match fm.command {
             Add => self.add(fm, fm.table_id, now_ms),
             Modify | ModifyStrict => {
-                let strict = fm.command == ModifyStrict;
-                let hits = self.select(
-                    fm.table_id,
-                    strict,
-                    fm.priority,
-                    &fm.key,
-                    &fm.mask,
-                    fm.cookie,
-                    fm.cookie_mask,
-                    None,
-                    None,
-                )?;
+                // Modifies ignore out_port/out_group (OpenFlow 1.3, 7.3.4.2).
+                let hits = self.selected(fm, false)?;
                 if hits.is_empty() {
                     // OpenFlow 1.0-1.3: a modify that matches nothing adds
                     // (Open vSwitch keeps that behaviour in every version).
@@ -288,18 +302,7 @@ impl<A: ActionSet> FlowTables<A> {
                 })
             }
             Delete | DeleteStrict => {
-                let strict = fm.command == DeleteStrict;
-                let hits = self.select(
-                    fm.table_id,
-                    strict,
-                    fm.priority,
-                    &fm.key,
-                    &fm.mask,
-                    fm.cookie,
-                    fm.cookie_mask,
-                    fm.out_port,
-                    fm.out_group,
-                )?;
+                let hits = self.selected(fm, true)?;
                 let mut removed = Vec::with_capacity(hits.len());
                 for r in hits {
                     if let Some(gone) =
