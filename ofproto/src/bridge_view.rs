@@ -101,7 +101,8 @@ impl SwitchView for BridgeView {
         (0..(N_TABLES - 1) as u8)
             .map(|i| TableStats {
                 table_id: i,
-                name: format!("table{i}"),
+                // Unnamed, as Open vSwitch's tables are by default.
+                name: String::new(),
                 wildcards: 0x3f_ffff,
                 max_entries: t.max_flows as u32,
                 active_count: t.len(i) as u32,

@@ -626,10 +626,8 @@ fn table_features_entry(v: Version, table_id: u8) -> Vec<u8> {
     let mut w = Writer::new();
     let m = w.mark();
     w.u16(0).u8(table_id).zeros(5);
-    let name = format!("table{table_id}");
-    let mut n = [0u8; 32];
-    n[..name.len()].copy_from_slice(name.as_bytes());
-    w.bytes(&n).u64(u64::MAX).u64(u64::MAX);
+    // Tables have no names unless a controller gives them one (as in OVS).
+    w.bytes(&[0u8; 32]).u64(u64::MAX).u64(u64::MAX);
     // OpenFlow 1.3 calls this word `config` (deprecated); 1.4+ capabilities.
     w.u32(if v >= Version::Of14 { 0 } else { 3 }).u32(1_000_000);
     prop(&mut w, 0, &insts);
