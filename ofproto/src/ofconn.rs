@@ -453,7 +453,7 @@ impl OfSession {
                 let (raw, entries) = match (v, u.raw) {
                     (_, RawMsg::NxstFlowRequest) => (
                         RawMsg::NxstFlowReply,
-                        encode_each(&flows, |f| encode_nx_flow_stats(f)),
+                        encode_each(&flows, encode_nx_flow_stats),
                     ),
                     (Version::Of10, _) => (
                         RawMsg::Of10FlowStatsReply,

@@ -351,7 +351,7 @@ fn add_dump_mod_and_delete_flows() {
         let f = flows(&sw, v);
         assert_eq!(
             f,
-            vec![
+            [
                 "priority=100,ip,nw_dst=10.0.0.1 actions=output:2",
                 "priority=200,tcp,in_port=1,tp_dst=80 actions=mod_nw_dst:10.0.0.9,output:3",
                 "in_port=2,dl_src=02:00:00:00:00:01 actions=drop",
