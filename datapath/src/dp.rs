@@ -107,6 +107,8 @@ impl Default for DatapathConfig {
 /// State shared by poll threads and handlers.
 pub struct Datapath {
     pub megaflows: MegaflowCache,
+    /// The poll threads' clock (ms), for handlers that need the time.
+    now_ms: AtomicU64,
     pub counters: DatapathCounters,
     upcalls: ArrayQueue<Upcall>,
     executes: ArrayQueue<ExecuteRequest>,
@@ -124,6 +126,7 @@ impl Datapath {
         }
         Datapath {
             megaflows: MegaflowCache::new(),
+            now_ms: AtomicU64::new(0),
             counters: DatapathCounters::default(),
             upcalls: ArrayQueue::new(cfg.upcall_queue.max(1)),
             executes: ArrayQueue::new(cfg.execute_queue.max(1)),
@@ -148,7 +151,16 @@ impl Datapath {
             let reply = handler.handle(&up);
             if up.kind == UpcallKind::Miss {
                 if let Some(spec) = reply.install {
-                    match self.megaflows.insert(&up.key, &spec.mask, spec.actions) {
+                    let installed = self.megaflows.insert(&up.key, &spec.mask, spec.actions);
+                    // The packet that missed is the flow's first: count it,
+                    // or OpenFlow counters would miss one packet per flow.
+                    if let Ok(i) = &installed {
+                        let now = self.now_ms.load(Ordering::Relaxed);
+                        i.flow
+                            .stats
+                            .add(1, up.packet.len() as u64, up.key.tcp_flags(), now);
+                    }
+                    match installed {
                         Ok(i) if !i.new => 0,
                         Ok(_) => self.counters.installs.fetch_add(1, Ordering::Relaxed),
                         Err(_) => self
@@ -599,6 +611,7 @@ impl PollThread {
     /// One pass: receives a batch from each port and processes it, then runs
     /// packets handlers sent back, then flushes tx. Returns packets received.
     pub fn poll_once(&mut self, now_ms: u64) -> usize {
+        self.dp.now_ms.fetch_max(now_ms, Ordering::Relaxed);
         let mut total = 0;
         for i in 0..self.ports.slots.len() {
             let Some(mut rx) = self.rx.take() else { break };

@@ -116,7 +116,31 @@ struct MacTable {
     entries: HashMap<(u64, u16), (u32, u64)>, // (mac, vlan) -> (ofp port, last seen ms)
 }
 
+/// Whether a translation learns source MACs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Learning {
+    Off,
+    /// Learn and move entries (an upcall: the packet is here now).
+    On,
+    /// Keep entries that agree fresh, never move one (the revalidator,
+    /// replaying a megaflow whose traffic may predate a move).
+    Refresh,
+}
+
 impl MacTable {
+    /// Refreshes `mac` on `port` if it is there (or absent); an entry on
+    /// another port is left alone. Returns true if forwarding may change.
+    fn refresh(&mut self, mac: u64, vlan: u16, port: u32, now: u64) -> bool {
+        match self.entries.get_mut(&(mac, vlan)) {
+            Some(e) if e.0 == port => {
+                e.1 = now;
+                false
+            }
+            Some(_) => false,
+            None => self.learn(mac, vlan, port, now),
+        }
+    }
+
     /// Learns `mac` on `port`; returns true if the table changed in a way
     /// that can change forwarding (new entry or a move).
     fn learn(&mut self, mac: u64, vlan: u16, port: u32, now: u64) -> bool {
@@ -316,6 +340,10 @@ impl Bridge {
 
     /// [`Bridge::xlate`] with the rules the packet matched.
     pub fn translate(&self, key: &FlowKey, learn: bool, now: u64) -> Translation {
+        self.translate_learning(key, if learn { Learning::On } else { Learning::Off }, now)
+    }
+
+    fn translate_learning(&self, key: &FlowKey, learn: Learning, now: u64) -> Translation {
         let ports = self.ports.load();
         let view = PortView {
             ports: &ports,
@@ -387,7 +415,7 @@ impl Bridge {
         ports: &Ports,
         flow: &FlowWords,
         wc: &mut FlowWords,
-        learn: bool,
+        learn: Learning,
         now: u64,
     ) -> Vec<(u32, Option<u16>)> {
         let get = |f: Field| flow_get(flow, f).unwrap_or(0);
@@ -409,8 +437,15 @@ impl Bridge {
         let _ = put(wc, Field::EthDst, u128::MAX);
         let src = get(Field::EthSrc) as u64;
         let dst = get(Field::EthDst) as u64;
-        if learn && !is_multicast(src) && self.macs.lock().learn(src, vlan, in_ofp, now) {
-            self.generation.fetch_add(1, Ordering::Release);
+        if !is_multicast(src) {
+            let changed = match learn {
+                Learning::Off => false,
+                Learning::On => self.macs.lock().learn(src, vlan, in_ofp, now),
+                Learning::Refresh => self.macs.lock().refresh(src, vlan, in_ofp, now),
+            };
+            if changed {
+                self.generation.fetch_add(1, Ordering::Release);
+            }
         }
         let known = if is_multicast(dst) {
             None
@@ -462,7 +497,12 @@ impl Bridge {
             live.insert(id, (s.packets, s.bytes));
             let active = s.packets > 0 && dp_now_ms.saturating_sub(s.used_ms) <= active_ms;
             if s.packets > p0 || active {
-                let t = self.translate(&key, active, now);
+                let learning = if active {
+                    Learning::Refresh
+                } else {
+                    Learning::Off
+                };
+                let t = self.translate_learning(&key, learning, now);
                 for r in &t.rules {
                     r.value.stats.add(
                         s.packets.saturating_sub(p0),
@@ -685,7 +725,7 @@ impl Bridge {
         let view = PortView {
             ports: &ports,
             bridge: self,
-            learn: false,
+            learn: Learning::Off,
             now: self.now_ms(),
         };
         let tables = self.tables.read();
@@ -773,7 +813,7 @@ fn default_tables() -> FlowTables<OfActions> {
 struct PortView<'a> {
     ports: &'a Ports,
     bridge: &'a Bridge,
-    learn: bool,
+    learn: Learning,
     now: u64,
 }
 
