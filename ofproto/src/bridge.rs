@@ -187,6 +187,8 @@ pub struct Bridge {
     tables: RwLock<FlowTables<OfActions>>,
     /// Delivers packet-ins and other asynchronous messages to connections.
     pub hub: AsyncHub,
+    /// OFPPC_* bits set by port-mod, by OpenFlow port.
+    port_config: Mutex<HashMap<u32, u32>>,
     /// Userspace-action cookies handed to the datapath, and what each means.
     packet_ins: Mutex<HashMap<u64, PacketInSpec>>,
     /// Packets and bytes of each megaflow (by address) already credited to
@@ -227,6 +229,7 @@ impl Bridge {
             tables: RwLock::new(default_tables()),
             pushed: Mutex::new(HashMap::new()),
             hub: AsyncHub::default(),
+            port_config: Mutex::new(HashMap::new()),
             packet_ins: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(1),
             revalidated: AtomicU64::new(0),
@@ -736,6 +739,25 @@ impl Bridge {
         Ok(())
     }
 
+    /// The OFPPC_* config bits of a port (0 unless a port-mod set some).
+    pub fn port_config(&self, ofp_port: u32) -> u32 {
+        self.port_config.lock().get(&ofp_port).copied().unwrap_or(0)
+    }
+
+    /// Applies a port-mod's config bits (those in `mask`); false if the
+    /// port does not exist. Forwarding changes: megaflows are revalidated.
+    pub fn port_mod(&self, ofp_port: u32, config: u32, mask: u32) -> bool {
+        if !self.ports.load().by_ofp.contains_key(&ofp_port) {
+            return false;
+        }
+        let mut m = self.port_config.lock();
+        let cur = m.get(&ofp_port).copied().unwrap_or(0);
+        m.insert(ofp_port, (cur & !mask) | (config & mask));
+        drop(m);
+        self.generation.fetch_add(1, Ordering::Release);
+        true
+    }
+
     /// A packet the datapath sent up with a userspace action: turn it into
     /// a packet-in for the controllers.
     pub fn upcall_action(&self, userdata: u64, packet: &oxvs_datapath::Packet) {
@@ -839,6 +861,10 @@ impl PortMap for PortView<'_> {
     fn normal(&self, flow: &FlowWords, wc: &mut FlowWords) -> Vec<(u32, Option<u16>)> {
         self.bridge
             .normal(self.ports, flow, wc, self.learn, self.now)
+    }
+
+    fn config(&self, ofp_port: u32) -> u32 {
+        self.bridge.port_config(ofp_port)
     }
 
     fn controller(&self, spec: PacketInSpec) -> u64 {

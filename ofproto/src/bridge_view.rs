@@ -8,12 +8,13 @@ use oxvs_datapath::Datapath;
 
 use crate::bridge::{Bridge, BridgePort, OFPP_LOCAL};
 use crate::ofconn::SwitchView;
-use crate::ofp::error::OfpError;
+use crate::ofp::error::{BadRequest, OfpError};
 use crate::ofp::flow_msg::{
     AggregateStats, FlowMod, FlowModCommand, FlowStats, FlowStatsRequest, PacketOut,
 };
 use crate::ofp::group_msg::{GroupDesc, GroupMod, GroupStats, MeterConfig, MeterMod, MeterStats};
 use crate::ofp::message::stats::{GroupFeatures, MeterFeatures};
+use crate::ofp::message::PortMod;
 use crate::ofp::message::{
     Port, PortConfig, PortFeatures, PortNo, PortState, PortStats, TableStats,
 };
@@ -43,7 +44,7 @@ impl BridgeView {
             port_no: PortNo(p.ofp_port),
             hw_addr,
             name: p.name.clone(),
-            config: PortConfig(0),
+            config: PortConfig(self.bridge.port_config(p.ofp_port)),
             state: PortState(if up {
                 PortState::LIVE
             } else {
@@ -138,6 +139,25 @@ impl SwitchView for BridgeView {
 
     fn aggregate(&self, req: &FlowStatsRequest) -> Result<AggregateStats, OfpError> {
         self.bridge.aggregate(req)
+    }
+
+    fn port_mod(&self, pm: &PortMod) -> Result<(), OfpError> {
+        let err =
+            |n: &str| OfpError::from_name(n).unwrap_or(OfpError::BadRequest(BadRequest::EPerm));
+        let Some(port) = self
+            .bridge
+            .ports()
+            .into_iter()
+            .find(|p| p.ofp_port == pm.port_no.0)
+        else {
+            return Err(err("OFPPMFC_BAD_PORT"));
+        };
+        // The hardware address is a sanity check, as in Open vSwitch.
+        if self.ports.link(&port).0 != pm.hw_addr {
+            return Err(err("OFPPMFC_BAD_HW_ADDR"));
+        }
+        self.bridge.port_mod(port.ofp_port, pm.config.0, pm.mask.0);
+        Ok(())
     }
 
     fn packet_out(&self, po: &PacketOut) -> Result<(), OfpError> {

@@ -17,7 +17,7 @@ use crate::ofp::flow_msg::{
 use crate::ofp::group_msg::{
     self, GroupDesc, GroupMod, GroupMsg, GroupStats, MeterConfig, MeterMod, MeterStats,
 };
-use crate::ofp::message::port::{Port, PortNo, PortStats};
+use crate::ofp::message::port::{Port, PortMod, PortNo, PortStats};
 use crate::ofp::message::stats::{
     GroupFeatures, MeterFeatures, MpReply, MpRequest, MultipartReply, SwitchDesc, TableStats,
 };
@@ -45,6 +45,10 @@ pub trait SwitchView: Send + Sync {
     fn flow_stats(&self, req: &FlowStatsRequest) -> Result<Vec<FlowStats>, OfpError>;
     fn aggregate(&self, req: &FlowStatsRequest) -> Result<AggregateStats, OfpError>;
     fn packet_out(&self, po: &PacketOut) -> Result<(), OfpError>;
+    /// Applies a port-mod (config bits; advertised features are ignored).
+    fn port_mod(&self, _pm: &PortMod) -> Result<(), OfpError> {
+        Err(OfpError::BadRequest(BadRequest::BadType))
+    }
     /// Applies a group_mod. By default the switch has no groups.
     fn group_mod(&self, _gm: &GroupMod) -> Result<(), OfpError> {
         Err(OfpError::BadRequest(BadRequest::BadType))
@@ -366,6 +370,14 @@ impl OfSession {
                 Err(e) => self.error(out, e, msg, xid),
             },
             Message::Error(e) => tracing::info!(error = ?e, "peer reported an OpenFlow error"),
+            Message::PortMod(_) if secondary => {
+                self.error(out, OfpError::BadRequest(BadRequest::IsSlave), msg, xid)
+            }
+            Message::PortMod(pm) => {
+                if let Err(e) = self.view.port_mod(&pm) {
+                    self.error(out, e, msg, xid);
+                }
+            }
             Message::Unparsed(u) => self.flow_message(&u, msg, xid, out),
             // NXT_FLOW_MOD (OpenFlow 1.0 with Nicira matches) arrives as a
             // Nicira experimenter message; its body is an NXT_FLOW_MOD's.

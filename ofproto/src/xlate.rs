@@ -18,6 +18,12 @@ use crate::ofp::action::{port, Action, SubField};
 use crate::ofp::field::Field;
 use crate::table::{ActionSet, FlowTables, TableRule};
 
+/// OFPPC_* port config bits xlate honours.
+const PC_PORT_DOWN: u32 = 1 << 0;
+const PC_NO_RECV: u32 = 1 << 2;
+const PC_NO_FLOOD: u32 = 1 << 4;
+const PC_NO_FWD: u32 = 1 << 5;
+
 /// Nested resubmits and gotos past which a translation stops (OVS: 64).
 const MAX_DEPTH: usize = 64;
 
@@ -58,6 +64,10 @@ pub trait PortMap {
     fn dp_port(&self, ofp_port: u32) -> Option<u32>;
     /// Every OpenFlow port of the bridge (for flood/all), sorted.
     fn all_ports(&self) -> Vec<u32>;
+    /// OFPPC_* config bits of an OpenFlow port (port-mod), 0 by default.
+    fn config(&self, _ofp_port: u32) -> u32 {
+        0
+    }
     /// The userspace-action cookie that turns into this packet-in when the
     /// datapath sends the packet up.
     fn controller(&self, spec: PacketInSpec) -> u64;
@@ -209,6 +219,15 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                 }
             }
             None => match ports.ofp_port(key.in_port()) {
+                // OFPPC_PORT_DOWN or OFPPC_NO_RECV: the port takes nothing in.
+                Some(p) if ports.config(p) & (PC_PORT_DOWN | PC_NO_RECV) != 0 => {
+                    return Translation {
+                        mask,
+                        actions: Vec::new(),
+                        rules: Vec::new(),
+                        groups: Vec::new(),
+                    };
+                }
                 Some(p) => {
                     let _ = put(&mut x.flow, Field::InPort, p as u128);
                     x.table(0);
@@ -460,8 +479,10 @@ impl<'a, A: PortMap> Xlate<'a, A> {
         match p {
             port::IN_PORT => self.emit_output(self.in_dp_port),
             port::FLOOD | port::ALL => {
+                let skip =
+                    if p == port::FLOOD { PC_NO_FLOOD } else { 0 } | PC_PORT_DOWN | PC_NO_FWD;
                 for q in self.ports.all_ports() {
-                    if q != in_ofp {
+                    if q != in_ofp && self.ports.config(q) & skip == 0 {
                         if let Some(d) = self.ports.dp_port(q) {
                             self.emit_output(d);
                         }
@@ -470,6 +491,7 @@ impl<'a, A: PortMap> Xlate<'a, A> {
             }
             port::NORMAL => {
                 let outs = self.ports.normal(&self.flow, &mut self.wc);
+                let flooding = outs.len() > 1;
                 let saved = getf(&self.flow, Field::VlanTci);
                 for (q, tag) in outs {
                     let tci = match tag {
@@ -477,6 +499,11 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                         None => 0,
                     };
                     let _ = put(&mut self.flow, Field::VlanTci, tci as u128);
+                    // NO_FLOOD matters only when NORMAL floods.
+                    let skip = PC_PORT_DOWN | PC_NO_FWD | if flooding { PC_NO_FLOOD } else { 0 };
+                    if self.ports.config(q) & skip != 0 {
+                        continue;
+                    }
                     if let Some(d) = self.ports.dp_port(q) {
                         self.emit_output(d);
                     }
@@ -488,6 +515,7 @@ impl<'a, A: PortMap> Xlate<'a, A> {
             // No packet-in yet: a send to the controller is dropped.
             port::CONTROLLER | port::TABLE | port::ANY => {}
             q if q == in_ofp => {} // OpenFlow never sends back out of the input port implicitly.
+            q if self.ports.config(q) & (PC_PORT_DOWN | PC_NO_FWD) != 0 => {}
             q => {
                 if let Some(d) = self.ports.dp_port(q) {
                     self.emit_output(d);

@@ -586,3 +586,51 @@ fn flow_removed_reaches_the_monitor_on_delete_and_idle_timeout() {
         );
     }
 }
+
+#[test]
+fn mod_port_config_shows_and_steers_forwarding() {
+    use oxvs_datapath::flow_key::FlowKey;
+    for v in ["OpenFlow10", "OpenFlow13", "OpenFlow14"] {
+        let (sw, bridge, _dp) = real::start_real();
+        ofctl(&sw, v, &["del-flows"]);
+        ofctl(&sw, v, &["add-flow", "in_port=1,actions=flood"]);
+        let mut k = FlowKey::ZERO;
+        k.set_in_port(1);
+        let (_, before) = bridge.xlate(&k, false, 0);
+        assert_eq!(before.len(), 3, "{v}: flood to 2, 3 and LOCAL: {before:?}");
+        // OFPPC_NO_FLOOD exists only in OpenFlow 1.0.
+        if v == "OpenFlow10" {
+            ofctl(&sw, v, &["mod-port", "2", "no-flood"]);
+            let desc = ofctl(&sw, v, &["dump-ports-desc"]);
+            assert!(desc.contains("config:     NO_FLOOD"), "{v}: {desc}");
+            let (_, after) = bridge.xlate(&k, false, 0);
+            assert_eq!(
+                after.len(),
+                2,
+                "{v}: port 2 left out of the flood: {after:?}"
+            );
+            ofctl(&sw, v, &["mod-port", "2", "flood"]);
+        }
+        ofctl(&sw, v, &["mod-port", "3", "down"]);
+        let (_, down) = bridge.xlate(&k, false, 0);
+        assert_eq!(down.len(), 2, "{v}: a down port gets nothing: {down:?}");
+        let desc = ofctl(&sw, v, &["dump-ports-desc"]);
+        assert!(desc.contains("PORT_DOWN"), "{v}: {desc}");
+        // A port that does not exist is refused.
+        let out = Command::new("ovs-ofctl")
+            .args([
+                "-O",
+                v,
+                "mod-port",
+                &format!("unix:{}", sw.sock.display()),
+                "9",
+                "up",
+            ])
+            .output()
+            .expect("ovs-ofctl");
+        assert!(
+            !out.status.success(),
+            "{v}: mod-port of a missing port succeeded"
+        );
+    }
+}
