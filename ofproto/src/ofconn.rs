@@ -418,6 +418,35 @@ impl OfSession {
 impl OfSession {
     fn flow_message(&mut self, u: &Unparsed, msg: &[u8], xid: u32, out: &mut Output) {
         let Some(v) = self.version else { return };
+        // No port has queues configured: the answers list none.
+        match u.raw {
+            RawMsg::Of10QueueGetConfigRequest | RawMsg::Of11QueueGetConfigRequest => {
+                let (raw, body) = if u.raw == RawMsg::Of10QueueGetConfigRequest {
+                    (
+                        RawMsg::Of10QueueGetConfigReply,
+                        [&u.body[..2.min(u.body.len())], &[0u8; 6]].concat(),
+                    )
+                } else {
+                    (
+                        RawMsg::Of11QueueGetConfigReply,
+                        [&u.body[..4.min(u.body.len())], &[0u8; 4]].concat(),
+                    )
+                };
+                return self.send(
+                    out,
+                    &Message::Unparsed(Unparsed {
+                        raw,
+                        flags: 0,
+                        body,
+                    }),
+                    xid,
+                );
+            }
+            RawMsg::QueueDescRequest => {
+                return self.send_multipart(out, RawMsg::QueueDescReply, Vec::new(), xid);
+            }
+            _ => {}
+        }
         if u.raw == RawMsg::TableFeaturesRequest {
             if !u.body.is_empty() {
                 // Changing table features is not supported (OVS refuses too).

@@ -634,3 +634,13 @@ fn mod_port_config_shows_and_steers_forwarding() {
         );
     }
 }
+
+#[test]
+fn queue_config_lists_no_queues() {
+    let (sw, _bridge, _dp) = real::start_real();
+    for v in ["OpenFlow10", "OpenFlow13", "OpenFlow14", "OpenFlow15"] {
+        let out = ofctl(&sw, v, &["queue-get-config", "1"]);
+        assert!(out.contains("QUEUE"), "{v}: {out}");
+        assert!(!out.contains("queue "), "{v}: no queues expected: {out}");
+    }
+}
