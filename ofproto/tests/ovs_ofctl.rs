@@ -535,19 +535,21 @@ fn packet_in_reaches_ovs_ofctl_monitor_and_packet_out_is_forwarded() {
 
     // A packet-out from the controller leaves through port 2.
     let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
-    ofctl(
-        &sw,
-        "OpenFlow13",
-        &[
-            "packet-out",
-            &format!("in_port=1 packet={hex} actions=output:2"),
-        ],
-    );
-    pt.run_executes(0);
-    pt.flush();
-    let sent = handles[1].take_sent();
-    assert_eq!(sent.len(), 1, "packet-out forwarded");
-    assert_eq!(sent[0].data, frame);
+    for v in ["OpenFlow10", "OpenFlow13", "OpenFlow14", "OpenFlow15"] {
+        ofctl(
+            &sw,
+            v,
+            &[
+                "packet-out",
+                &format!("in_port=1 packet={hex} actions=output:2"),
+            ],
+        );
+        pt.run_executes(0);
+        pt.flush();
+        let sent = handles[1].take_sent();
+        assert_eq!(sent.len(), 1, "{v}: packet-out forwarded");
+        assert_eq!(sent[0].data, frame);
+    }
 }
 
 #[test]

@@ -200,6 +200,7 @@ pub fn decode(
         }
         RawMsg::Of10PacketOut => decode_of10_packet_out(&mut r).map(FlowMsg::PacketOut),
         RawMsg::Of11PacketOut => decode_of11_packet_out(version, &mut r).map(FlowMsg::PacketOut),
+        RawMsg::Of15PacketOut => decode_of15_packet_out(&mut r).map(FlowMsg::PacketOut),
         _ => return None,
     };
     Some(out)
@@ -396,6 +397,24 @@ fn decode_of11_packet_out(version: Version, r: &mut Reader<'_>) -> Result<Packet
     r.skip(6).map_err(short)?;
     let acts = r.bytes(actions_len).map_err(short)?;
     let actions = action::decode(version, acts).map_err(action_err)?;
+    Ok(PacketOut {
+        buffer_id,
+        in_port,
+        actions,
+        data: r.rest().to_vec(),
+    })
+}
+
+/// OpenFlow 1.5 carries the packet-out's in_port (and other pipeline
+/// fields, which are ignored here) in a match.
+fn decode_of15_packet_out(r: &mut Reader<'_>) -> Result<PacketOut, OfpError> {
+    let buffer_id = r.u32().map_err(short)?;
+    let actions_len = r.u16().map_err(short)? as usize;
+    r.skip(2).map_err(short)?;
+    let matched = Match::decode_oxm(r).map_err(match_err)?;
+    let in_port = matched.in_port().unwrap_or(super::action::port::CONTROLLER);
+    let acts = r.bytes(actions_len).map_err(short)?;
+    let actions = action::decode(Version::Of15, acts).map_err(action_err)?;
     Ok(PacketOut {
         buffer_id,
         in_port,
