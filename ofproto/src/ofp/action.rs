@@ -522,21 +522,38 @@ fn put_header(w: &mut Writer, f: Field, v: Option<Version>) -> Result<(), Action
 /// A field named by a 32-bit NXM header (`mf_from_nxm_header`): unknown
 /// headers are OFPBAC_BAD_SET_TYPE.
 fn field_from_nxm32(h: u32) -> Result<Field, ActionError> {
-    let mut t = TlvHeader::from_u32(h);
+    let t = TlvHeader::from_u32(h);
     if t.class == field::class::EXPERIMENTER {
         return Err(bad(
             BadActionCode::BadSetType,
             format!("experimenter field {t} in a 32-bit header"),
         ));
     }
-    if t.hasmask {
-        // OVS looks masked headers up as their exact form.
-        t.hasmask = false;
-        t.length /= 2;
+    lookup_header(&t).ok_or_else(|| bad(BadActionCode::BadSetType, format!("unknown field {t}")))
+}
+
+/// The field a header names, as OVS's `nxm_field_by_header` finds it: a
+/// masked header by its exact form, then by class, field and experimenter
+/// with the length's low 7 bits ignored; a fixed-width field must then have
+/// its own length, a variable-length one (tun_metadata) any.
+/// Whether OVS knows the field at all: the match table also has two
+/// OpenFlow 1.3 fields OVS never implemented, which actions may not name.
+fn ovs_knows(f: Field) -> bool {
+    !matches!(f, Field::InPhyPort | Field::Ipv6Exthdr)
+}
+
+fn lookup_header(t: &TlvHeader) -> Option<Field> {
+    let exp = t.header_len() - 4;
+    let payload = usize::from(t.length).saturating_sub(exp);
+    let exact = if t.hasmask { payload / 2 } else { payload } + exp;
+    if exact >= 0x80 {
+        return None;
     }
-    match t.lookup() {
-        Ok((f, _, _)) => Ok(f),
-        Err(_) => Err(bad(BadActionCode::BadSetType, format!("unknown field {t}"))),
+    let (f, hdr) = Field::from_id(t.id()).filter(|(f, _)| ovs_knows(*f))?;
+    if f.info().variable || exact == usize::from(hdr.len) + exp {
+        Some(f)
+    } else {
+        None
     }
 }
 
@@ -546,20 +563,8 @@ fn field_from_nxm32(h: u32) -> Result<Field, ActionError> {
 fn pull_header(r: &mut Reader<'_>) -> Result<Field, ActionError> {
     let t =
         TlvHeader::parse(r).map_err(|_| other(OtherCode::MatchBadLen, "truncated field header"))?;
-    let mut exact = t;
-    if exact.hasmask {
-        exact.hasmask = false;
-        exact.length = (exact.payload_len() / 2 + (t.header_len() - 4)) as u8;
-    }
-    let f = match exact.lookup() {
-        Ok((f, _, _)) => f,
-        Err(_) => {
-            return Err(other(
-                OtherCode::MatchBadField,
-                format!("unknown field {t}"),
-            ))
-        }
-    };
+    let f = lookup_header(&t)
+        .ok_or_else(|| other(OtherCode::MatchBadField, format!("unknown field {t}")))?;
     if t.hasmask {
         return Err(other(
             OtherCode::MatchBadMask,
@@ -579,23 +584,23 @@ fn pull_entry(
 ) -> Result<(Field, &'static field::Header, Value, Value), ActionError> {
     let t =
         TlvHeader::parse(r).map_err(|_| other(OtherCode::MatchBadLen, "truncated field header"))?;
-    let (f, hdr) = match Field::from_id(t.id()) {
-        Some(x) => x,
-        None => return Err(bad(BadActionCode::BadSetType, format!("unknown field {t}"))),
-    };
     let payload_len = t.payload_len();
     let width = if t.hasmask {
         payload_len / 2
     } else {
         payload_len
     };
-    let info = f.info();
-    let len_ok = if info.variable {
-        width <= usize::from(hdr.len)
-    } else {
-        width == usize::from(hdr.len)
+    // OVS looks masked headers up by their exact form, and by a key that
+    // keeps the top bit of the length: an exact length of 128 or more names
+    // no field at all.
+    let exact_len = width + t.header_len() - 4;
+    // And it reports a wrong length only for a nonzero one.
+    let (f, hdr) = match Field::from_id(t.id()).filter(|(f, _)| ovs_knows(*f)) {
+        Some(x) if exact_len < 0x80 && (exact_len > 0 || x.0.info().variable) => x,
+        _ => return Err(bad(BadActionCode::BadSetType, format!("unknown field {t}"))),
     };
-    if !len_ok || (t.hasmask && payload_len % 2 != 0) {
+    let info = f.info();
+    if !info.variable && width != usize::from(hdr.len) {
         return Err(bad(
             BadActionCode::BadSetLen,
             format!("field {t} has the wrong length"),
@@ -604,7 +609,11 @@ fn pull_entry(
     let payload = r
         .bytes(payload_len)
         .map_err(|_| other(OtherCode::MatchBadLen, format!("field {t} is truncated")))?;
-    let (v, m) = payload.split_at(width);
+    // A variable-length value longer than the field keeps its first bytes,
+    // as OVS's copy_entry_value does.
+    let keep = width.min(usize::from(hdr.len));
+    let (v, rest) = payload.split_at(width);
+    let m = &rest[..width.min(rest.len())];
     if t.hasmask && v.iter().zip(m).any(|(v, m)| v & !m != 0) {
         return Err(other(
             OtherCode::MatchBadWildcards,
@@ -622,9 +631,9 @@ fn pull_entry(
     } else {
         field_bytes(f)
     };
-    let value = right_align(v, n);
+    let value = right_align(&v[..keep], n);
     let mask = if t.hasmask {
-        right_align(m, n)
+        right_align(&m[..keep.min(m.len())], n)
     } else {
         Value::ones(n)
     };
@@ -660,21 +669,28 @@ fn put_entry(
     })?;
     let masked = !mask.is_all_ones();
     let n = value.len();
+    // The bytes of `b` from its `len`th last, zero-extended on the left if
+    // `b` is shorter (a caller's mask of the wrong width).
+    let tail = |b: &[u8], len: usize| -> Vec<u8> {
+        let mut v = vec![0u8; len.saturating_sub(b.len())];
+        v.extend_from_slice(&b[b.len().saturating_sub(len)..]);
+        v
+    };
+    let significant = |b: &[u8]| b.len() - b.iter().take_while(|&&x| x == 0).count();
     let len = if f.info().variable {
-        let vl = n - value.as_slice().iter().take_while(|&&b| b == 0).count();
+        let vl = significant(value.as_slice());
         if masked {
-            vl.max(n - mask.as_slice().iter().take_while(|&&b| b == 0).count())
+            vl.max(significant(mask.as_slice()))
         } else {
             vl
         }
     } else {
         n
     };
-    let start = n - len;
     h.tlv(masked, len as u8).emit(w);
-    w.bytes(&value.as_slice()[start..]);
+    w.bytes(&tail(value.as_slice(), len));
     if masked {
-        w.bytes(&mask.as_slice()[start..]);
+        w.bytes(&tail(mask.as_slice(), len));
     }
     Ok(())
 }
@@ -755,6 +771,7 @@ impl SubField {
         let field = Field::from_header_name(name)
             .map(|(f, _, _)| f)
             .or_else(|| Field::from_name(name))
+            .filter(|f| ovs_knows(*f))
             .ok_or_else(|| perr(format!("{s}: unknown field `{name}'")))?;
         let width = field_bits(field);
         let mut rest = &s[name_len..];
@@ -818,12 +835,10 @@ impl fmt::Display for SubField {
         } else if self.n_bits == 1 {
             write!(f, "[{}]", self.ofs)
         } else {
-            write!(
-                f,
-                "[{}..{}]",
-                self.ofs,
-                u32::from(self.ofs) + u32::from(self.n_bits) - 1
-            )
+            // A zero-bit subfield (only a learn spec can carry one) prints
+            // as OVS prints it, end before start.
+            let end = i64::from(self.ofs) + i64::from(self.n_bits) - 1;
+            write!(f, "[{}..{end}]", self.ofs)
         }
     }
 }
@@ -1315,9 +1330,9 @@ impl SetField {
         let n_bits = usize::from(field_bits(self.field));
         let m = self.mask.as_slice();
         let v = self.value.as_slice();
-        let n = m.len();
-        let bit =
-            |b: &[u8], i: usize| -> bool { i < n * 8 && b[n - 1 - i / 8] & (1 << (i % 8)) != 0 };
+        let bit = |b: &[u8], i: usize| -> bool {
+            i < b.len() * 8 && b[b.len() - 1 - i / 8] & (1 << (i % 8)) != 0
+        };
         let mut out = Vec::new();
         let mut i = 0;
         while i < n_bits {
@@ -1635,7 +1650,14 @@ impl Default for Learn {
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum EdProp {
     NshMdType(u8),
-    NshTlv { class: u16, ty: u8, value: Vec<u8> },
+    NshTlv {
+        class: u16,
+        ty: u8,
+        value: Vec<u8>,
+        /// The bytes after the value up to its 8-byte boundary, as they came
+        /// (OVS keeps and resends them); empty means zeros.
+        padding: Vec<u8>,
+    },
 }
 
 /// NXAST_ENCAP: push a header of another packet type.
@@ -2983,6 +3005,10 @@ fn decode_bundle(a: Bytes<'_>, load: bool) -> Result<Action, ActionError> {
     }
     let dst = if load {
         let f = field_from_nxm32(a.u32(24))?;
+        // OVS's decode_bundle stores the destination lookup's result over
+        // the argument error found so far, so bundle_load does not check its
+        // fields, algorithm, member type or reserved bytes. Be as lenient.
+        error = None;
         let dst = SubField::from_ofs_nbits(f, a.u16(22));
         if dst.n_bits < 16 {
             error = Some(bad_arg(
@@ -3434,10 +3460,17 @@ fn decode_encap(a: Bytes<'_>) -> Result<Action, ActionError> {
                         "NSH TLV property length mismatch",
                     ));
                 }
+                let padded = tlv_len.div_ceil(8) * 8;
+                let padding = p.range(8 + tlv_len, 8 + padded);
                 props.push(EdProp::NshTlv {
                     class: p.u16(4),
                     ty: p.u8(6),
                     value: p.range(8, 8 + tlv_len).to_vec(),
+                    padding: if all_zero(padding) {
+                        Vec::new()
+                    } else {
+                        padding.to_vec()
+                    },
                 });
             }
             _ => {
@@ -4073,14 +4106,19 @@ pub(crate) fn encode_one(a: &Action, v: Version, w: &mut Writer) -> Result<(), A
                     EdProp::NshMdType(t) => {
                         w.u16(EDPC_NSH).u8(EDPT_NSH_MD_TYPE).u8(5).u8(*t).zeros(3);
                     }
-                    EdProp::NshTlv { class, ty, value } => {
-                        let padded = value.len().div_ceil(8) * 8;
-                        w.u16(EDPC_NSH).u8(EDPT_NSH_TLV).u8((8 + padded) as u8);
-                        w.u16(*class)
-                            .u8(*ty)
-                            .u8(value.len() as u8)
-                            .bytes(value)
-                            .zeros(padded - value.len());
+                    EdProp::NshTlv {
+                        class,
+                        ty,
+                        value,
+                        padding,
+                    } => {
+                        let pad = value.len().div_ceil(8) * 8 - value.len();
+                        w.u16(EDPC_NSH)
+                            .u8(EDPT_NSH_TLV)
+                            .u8((8 + value.len() + pad) as u8);
+                        w.u16(*class).u8(*ty).u8(value.len() as u8).bytes(value);
+                        let kept = &padding[..padding.len().min(pad)];
+                        w.bytes(kept).zeros(pad - kept.len());
                     }
                 }
             }
@@ -4245,11 +4283,16 @@ fn encode_controller(c: &Controller, v: Version, w: &mut Writer) -> Result<(), A
             w.u16(ty).u16((4 + body.len()) as u16).bytes(body);
             w.pad_from(pm, ALIGN);
         };
+        // OpenFlow gives 16-bit properties a length of 8; so does OVS.
+        let u16_prop = |x: u16| {
+            let b = x.to_be_bytes();
+            [b[0], b[1], 0, 0]
+        };
         if c.max_len != u16::MAX {
-            prop(w, NXAC2PT_MAX_LEN, &c.max_len.to_be_bytes());
+            prop(w, NXAC2PT_MAX_LEN, &u16_prop(c.max_len));
         }
         if c.controller_id != 0 {
-            prop(w, NXAC2PT_CONTROLLER_ID, &c.controller_id.to_be_bytes());
+            prop(w, NXAC2PT_CONTROLLER_ID, &u16_prop(c.controller_id));
         }
         if c.reason != 1 {
             prop(w, NXAC2PT_REASON, &[c.reason]);
@@ -4943,7 +4986,9 @@ impl fmt::Display for Action {
                         .iter()
                         .map(|p| match p {
                             EdProp::NshMdType(t) => format!("md_type={t}"),
-                            EdProp::NshTlv { class, ty, value } => {
+                            EdProp::NshTlv {
+                                class, ty, value, ..
+                            } => {
                                 format!("tlv(0x{class:04x},{ty},{})", hex_string(value))
                             }
                         })
@@ -4956,12 +5001,14 @@ impl fmt::Display for Action {
                 if *pt == packet_type::USE_NEXT_PROTO {
                     f.write_str("decap()")
                 } else {
-                    write!(
-                        f,
-                        "decap(packet_type(ns={},type={:#x}))",
-                        pt >> 16,
-                        pt & 0xffff
-                    )
+                    // C's %#x prints 0 without the 0x.
+                    let ty = pt & 0xffff;
+                    let ty = if ty == 0 {
+                        "0".to_string()
+                    } else {
+                        format!("{ty:#x}")
+                    };
+                    write!(f, "decap(packet_type(ns={},type={ty}))", pt >> 16)
                 }
             }
             Action::DecNshTtl => f.write_str("dec_nsh_ttl"),
@@ -5980,7 +6027,12 @@ fn parse_encap(v: &str) -> Result<Action, ParseError> {
             // Like OVS, take whole hex pairs and ignore what follows.
             let pairs = val.bytes().take_while(u8::is_ascii_hexdigit).count() / 2 * 2;
             let value = parse_hex_bytes(&val[..pairs]).map_err(|_| bad())?;
-            props.push(EdProp::NshTlv { class, ty, value });
+            props.push(EdProp::NshTlv {
+                class,
+                ty,
+                value,
+                padding: Vec::new(),
+            });
         }
     }
     Ok(Action::Encap(Encap {

@@ -186,7 +186,7 @@ fn split(version: Version, bytes: &[u8]) -> Result<[Option<&[u8]>; 6], ActionErr
             OFPIT_WRITE_ACTIONS => (InstructionKind::WriteActions, 8, true),
             OFPIT_APPLY_ACTIONS => (InstructionKind::ApplyActions, 8, true),
             OFPIT_CLEAR_ACTIONS => (InstructionKind::ClearActions, 8, false),
-            OFPIT_METER if version < Version::Of15 => (InstructionKind::Meter, 8, false),
+            OFPIT_METER => (InstructionKind::Meter, 8, false),
             _ => {
                 return Err(bad_inst(
                     BadInstructionCode::UnknownInst,
@@ -198,6 +198,14 @@ fn split(version: Version, bytes: &[u8]) -> Result<[Option<&[u8]>; 6], ActionErr
             return Err(bad_inst(
                 BadInstructionCode::BadLen,
                 format!("{} instruction of length {len}", kind.name()),
+            ));
+        }
+        // "meter" is an action, not an instruction, in OpenFlow 1.5 (after
+        // the length check, as in OVS).
+        if kind == InstructionKind::Meter && version >= Version::Of15 {
+            return Err(bad_inst(
+                BadInstructionCode::UnknownInst,
+                "the meter instruction in OpenFlow 1.5",
             ));
         }
         let slot = &mut slots[kind as usize];
