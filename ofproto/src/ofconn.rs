@@ -11,8 +11,8 @@ use std::sync::Arc;
 use crate::async_msg::Subscriber;
 use crate::ofp::error::{BadRequest, ErrorMsg, HelloFailed, OfpError, RoleRequestFailed};
 use crate::ofp::flow_msg::{
-    self, encode_aggregate, encode_flow_stats, encode_nx_flow_stats, AggregateStats, FlowMod,
-    FlowMsg, FlowStats, FlowStatsRequest, PacketOut,
+    self, encode_aggregate, encode_flow_stats, encode_flow_stats_15, encode_nx_flow_stats,
+    AggregateStats, FlowMod, FlowMsg, FlowStats, FlowStatsRequest, PacketOut,
 };
 use crate::ofp::group_msg::{
     self, GroupDesc, GroupMod, GroupMsg, GroupStats, MeterConfig, MeterMod, MeterStats,
@@ -504,21 +504,26 @@ impl OfSession {
                         RawMsg::Of13FlowStatsReply,
                         encode_each(&flows, |f| encode_flow_stats(v, f)),
                     ),
-                    // OpenFlow 1.5's OXS-based flow stats are not written yet.
-                    _ => return Err(OfpError::BadRequest(BadRequest::BadMultipart)),
+                    _ => (
+                        RawMsg::Of15FlowStatsReply,
+                        encode_each(&flows, encode_flow_stats_15),
+                    ),
                 };
                 self.send_multipart(out, raw, entries, xid);
                 Ok(())
             }),
             FlowMsg::AggregateRequest(req) => self.view.aggregate(&req).and_then(|a| {
-                let raw = match (v, u.raw) {
-                    (_, RawMsg::NxstAggregateRequest) => RawMsg::NxstAggregateReply,
-                    (Version::Of15, _) => {
-                        return Err(OfpError::BadRequest(BadRequest::BadMultipart))
+                let (raw, body) = match (v, u.raw) {
+                    (_, RawMsg::NxstAggregateRequest) => {
+                        (RawMsg::NxstAggregateReply, encode_aggregate(&a))
                     }
-                    _ => RawMsg::AggregateReply,
+                    (Version::Of15, _) => (
+                        RawMsg::Of15AggregateReply,
+                        flow_msg::encode_aggregate_15(&a),
+                    ),
+                    _ => (RawMsg::AggregateReply, encode_aggregate(&a)),
                 };
-                self.send_multipart(out, raw, vec![encode_aggregate(&a)], xid);
+                self.send_multipart(out, raw, vec![body], xid);
                 Ok(())
             }),
         };

@@ -315,7 +315,7 @@ fn flows(sw: &Switch, v: &str) -> Vec<String> {
 
 #[test]
 fn add_dump_mod_and_delete_flows() {
-    for v in ["OpenFlow10", "OpenFlow13", "OpenFlow14"] {
+    for v in ["OpenFlow10", "OpenFlow13", "OpenFlow14", "OpenFlow15"] {
         let (sw, _bridge, _dp) = real::start_real();
         assert_eq!(
             flows(&sw, v),

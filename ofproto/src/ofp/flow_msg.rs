@@ -468,6 +468,80 @@ pub fn encode_flow_stats(version: Version, flows: &[FlowStats]) -> Result<Vec<u8
     Ok(w.into_vec())
 }
 
+/// OXS (OpenFlow 1.5 statistics) field ids of class OFPXSC_OPENFLOW_BASIC.
+const OXS_DURATION: u8 = 0;
+const OXS_IDLE_TIME: u8 = 1;
+const OXS_FLOW_COUNT: u8 = 3;
+const OXS_PACKET_COUNT: u8 = 4;
+const OXS_BYTE_COUNT: u8 = 5;
+
+/// Writes an `ofp_stats` (OXS list, padded to 8 bytes) of the given fields:
+/// (field, value bytes).
+fn put_oxs(w: &mut Writer, fields: &[(u8, Vec<u8>)]) {
+    let m = w.mark();
+    w.u16(0).u16(0);
+    for (f, v) in fields {
+        w.u16(0x8002).u8(f << 1).u8(v.len() as u8).bytes(v);
+    }
+    let len = w.since(m);
+    w.patch_u16(m, 2, len as u16);
+    w.pad_from(m, 8);
+}
+
+fn oxs_time(ms: u64) -> Vec<u8> {
+    let mut v = ((ms / 1000) as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(&(((ms % 1000) * 1_000_000) as u32).to_be_bytes());
+    v
+}
+
+/// The OpenFlow 1.5 flow stats reply body: match, then OXS statistics,
+/// then instructions.
+pub fn encode_flow_stats_15(flows: &[FlowStats]) -> Result<Vec<u8>, OfpError> {
+    let mut w = Writer::new();
+    for f in flows {
+        let m = w.mark();
+        // Open vSwitch's ofp15_flow_desc: length, pad, table, reason
+        // (OFPFSR_STATS_REQUEST = 0), priority, timeouts, flags, importance,
+        // cookie.
+        w.u16(0).zeros(2).u8(f.table_id).u8(0).u16(f.priority);
+        w.u16(f.idle_timeout)
+            .u16(f.hard_timeout)
+            .u16(f.flags)
+            .u16(f.importance)
+            .u64(f.cookie);
+        f.matched
+            .encode_oxm(Version::Of15, &mut w)
+            .map_err(match_err)?;
+        put_oxs(
+            &mut w,
+            &[
+                (OXS_DURATION, oxs_time(f.duration_ms)),
+                (OXS_IDLE_TIME, oxs_time(u64::from(f.idle_age) * 1000)),
+                (OXS_PACKET_COUNT, f.packet_count.to_be_bytes().to_vec()),
+                (OXS_BYTE_COUNT, f.byte_count.to_be_bytes().to_vec()),
+            ],
+        );
+        instruction::encode(&f.actions, Version::Of15, &mut w).map_err(action_err)?;
+        let len = w.since(m);
+        w.patch_u16(m, 0, len as u16);
+    }
+    Ok(w.into_vec())
+}
+
+/// The OpenFlow 1.5 aggregate reply body (one OXS list).
+pub fn encode_aggregate_15(a: &AggregateStats) -> Vec<u8> {
+    let mut w = Writer::new();
+    put_oxs(
+        &mut w,
+        &[
+            (OXS_FLOW_COUNT, a.flow_count.to_be_bytes().to_vec()),
+            (OXS_PACKET_COUNT, a.packet_count.to_be_bytes().to_vec()),
+            (OXS_BYTE_COUNT, a.byte_count.to_be_bytes().to_vec()),
+        ],
+    );
+    w.into_vec()
+}
+
 /// The NXST_FLOW reply body (OpenFlow 1.0 with NXM matches).
 pub fn encode_nx_flow_stats(flows: &[FlowStats]) -> Result<Vec<u8>, OfpError> {
     let mut w = Writer::new();
