@@ -379,8 +379,12 @@ pub mod port {
         if s.starts_with('-') {
             return None;
         }
-        if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-            let v: u64 = s.parse().ok()?;
+        // str_to_uint(s, 10): strtoll with C's leading spaces and sign.
+        if let Some(v) = super::c_strtoll(s, 10) {
+            if v < 0 || v > i128::from(u32::MAX) {
+                return None;
+            }
+            let v = v as u64;
             if v <= 0xffff {
                 return Some(from_of10(v as u16));
             }
@@ -1082,42 +1086,135 @@ fn parse_c_uint(s: &str) -> Option<(u128, &str)> {
     Some((v, &body[n..]))
 }
 
-/// A whole C integer (`str_to_u32` and friends), range-checked.
-fn parse_uint(s: &str, max: u128) -> Option<u128> {
-    match parse_c_uint(s) {
-        Some((v, "")) if v <= max => Some(v),
-        _ => None,
+fn is_c_space(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\x0b' | '\x0c' | '\r')
+}
+
+/// C's `strtoll`/`strtoull` over all of `s` (OVS's `str_to_*` helpers):
+/// leading white space, a sign, then digits in `base` (0: by C prefix).
+/// `None` if no digits, trailing text or overflow past 64 bits.
+fn c_strtoll(s: &str, base: u32) -> Option<i128> {
+    let t = s.trim_start_matches(is_c_space);
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let hex_prefix = |t: &str| {
+        (t.starts_with("0x") || t.starts_with("0X"))
+            && t.as_bytes().get(2).is_some_and(u8::is_ascii_hexdigit)
+    };
+    let (radix, body) = match base {
+        0 if hex_prefix(t) => (16, &t[2..]),
+        0 if t.starts_with('0') => (8, t),
+        0 => (10, t),
+        16 if hex_prefix(t) => (16, &t[2..]),
+        b => (b, t),
+    };
+    let n = body
+        .bytes()
+        .take_while(|b| (*b as char).is_digit(radix))
+        .count();
+    if n == 0 || n != body.len() {
+        return None;
+    }
+    let v = u128::from_str_radix(body, radix).ok()?;
+    if v > u128::from(u64::MAX) {
+        return None;
+    }
+    Some(if neg { -(v as i128) } else { v as i128 })
+}
+
+/// `str_to_u8`/`str_to_u16`: a C `int` in range.
+fn parse_small(s: &str, what: &str, max: i128) -> Result<i128, ParseError> {
+    match c_strtoll(s, 0) {
+        Some(v) if (0..=max).contains(&v) => Ok(v),
+        _ => Err(perr(format!("invalid {what} \"{s}\""))),
     }
 }
 
 fn parse_u8(s: &str, what: &str) -> Result<u8, ParseError> {
-    parse_uint(s, 0xff)
-        .map(|v| v as u8)
-        .ok_or_else(|| perr(format!("invalid {what} \"{s}\"")))
+    parse_small(s, what, 0xff).map(|v| v as u8)
 }
 
 fn parse_u16(s: &str, what: &str) -> Result<u16, ParseError> {
-    parse_uint(s, 0xffff)
-        .map(|v| v as u16)
-        .ok_or_else(|| perr(format!("invalid {what} \"{s}\"")))
+    parse_small(s, what, 0xffff).map(|v| v as u16)
 }
 
-fn parse_u32(s: &str) -> Result<u32, ParseError> {
-    if s.is_empty() {
-        return Err(perr("missing required numeric argument"));
-    }
-    parse_uint(s, u128::from(u32::MAX))
-        .map(|v| v as u32)
-        .ok_or_else(|| perr(format!("invalid numeric format {s}")))
-}
-
+/// `str_to_u64`: C's `strtoull`, where a minus sign wraps.
 fn parse_u64(s: &str) -> Result<u64, ParseError> {
     if s.is_empty() {
         return Err(perr("missing required numeric argument"));
     }
-    parse_uint(s, u128::from(u64::MAX))
+    c_strtoll(s, 0)
         .map(|v| v as u64)
         .ok_or_else(|| perr(format!("invalid numeric format {s}")))
+}
+
+/// `str_to_u32`: C's `strtoul` stored in 32 bits, so larger values wrap
+/// as they do in OVS.
+fn parse_u32(s: &str) -> Result<u32, ParseError> {
+    parse_u64(s).map(|v| v as u32)
+}
+
+/// OVS's `ovs_scan` integer conversion at the front of `s`: spaces, a sign,
+/// `0x` for hex, digits (wrapping, as C's narrow conversions store them).
+fn scan_int(s: &str, base: u32) -> Option<(u64, &str)> {
+    let t = s.trim_start_matches(is_c_space);
+    let (neg, t) = match t.as_bytes().first() {
+        Some(b'-') => (true, &t[1..]),
+        Some(b'+') => (false, &t[1..]),
+        _ => (false, t),
+    };
+    let (radix, t) = if (base == 0 || base == 16) && (t.starts_with("0x") || t.starts_with("0X")) {
+        (16, &t[2..])
+    } else if base == 0 {
+        (if t.starts_with('0') { 8 } else { 10 }, t)
+    } else {
+        (base, t)
+    };
+    let n = t
+        .bytes()
+        .take_while(|b| (*b as char).is_digit(radix))
+        .count();
+    if n == 0 {
+        return None;
+    }
+    let v = t[..n].bytes().fold(0u64, |acc, b| {
+        acc.wrapping_mul(u64::from(radix))
+            .wrapping_add(u64::from((b as char).to_digit(radix).unwrap_or(0)))
+    });
+    Some((if neg { v.wrapping_neg() } else { v }, &t[n..]))
+}
+
+/// `ETH_ADDR_SCAN_FMT`: six `%hhx` separated by colons.
+fn scan_mac(s: &str) -> Option<([u8; 6], &str)> {
+    let mut m = [0u8; 6];
+    let mut rest = s;
+    for (i, x) in m.iter_mut().enumerate() {
+        if i > 0 {
+            rest = rest.strip_prefix(':')?;
+        }
+        let (v, r) = scan_int(rest, 16)?;
+        *x = v as u8;
+        rest = r;
+    }
+    Some((m, rest))
+}
+
+/// `IP_SCAN_FMT`: four `%hhu` separated by dots.
+fn scan_ipv4(s: &str) -> Option<([u8; 4], &str)> {
+    let mut a = [0u8; 4];
+    let mut rest = s;
+    for (i, x) in a.iter_mut().enumerate() {
+        if i > 0 {
+            rest = rest.strip_prefix('.')?;
+        }
+        let (v, r) = scan_int(rest, 10)?;
+        *x = v as u8;
+        rest = r;
+    }
+    Some((a, rest))
 }
 
 /// C's `atoi`: leading decimal digits, 0 if none.
@@ -1136,19 +1233,12 @@ fn atoi(s: &str) -> i64 {
     }
 }
 
+/// A whole Ethernet address, as `mf_from_ethernet_string` scans one.
 fn parse_mac(s: &str) -> Option<[u8; 6]> {
-    let parts: Vec<&str> = s.split(':').collect();
-    if parts.len() != 6 {
-        return None;
+    match scan_mac(s)? {
+        (m, "") => Some(m),
+        _ => None,
     }
-    let mut m = [0u8; 6];
-    for (i, p) in parts.iter().enumerate() {
-        if p.is_empty() || p.len() > 2 {
-            return None;
-        }
-        m[i] = u8::from_str_radix(p, 16).ok()?;
-    }
-    Some(m)
 }
 
 fn prefix_mask(bits: u32, len: usize) -> Vec<u8> {
@@ -1211,19 +1301,22 @@ fn parse_value(f: Field, s: &str) -> Result<(Value, Value), ParseError> {
             }
         }
         Style::Ipv4 => {
-            let (a, m) = s.split_once('/').map_or((s, None), |(a, m)| (a, Some(m)));
-            let ip: Ipv4Addr = a.parse().map_err(|_| err("IP address"))?;
-            let mask = match m {
-                None => vec![0xff; 4],
-                Some(m) => match m.parse::<Ipv4Addr>() {
-                    Ok(m) => m.octets().to_vec(),
-                    Err(_) => match m.parse::<u32>() {
-                        Ok(bits) if bits <= 32 => prefix_mask(bits, 4),
+            // ip_parse_masked: IP/IP, IP/prefix or IP, scanned as %hhu.
+            let (ip, rest) = scan_ipv4(s).ok_or_else(|| err("IP address"))?;
+            let mask = match rest.strip_prefix('/') {
+                None if rest.is_empty() => vec![0xff; 4],
+                None => return Err(err("IP address")),
+                Some(m) => match scan_ipv4(m) {
+                    Some((m, "")) => m.to_vec(),
+                    _ => match scan_int(m, 10) {
+                        Some((bits, "")) if (bits as i32) >= 0 && (bits as i32) <= 32 => {
+                            prefix_mask(bits as u32, 4)
+                        }
                         _ => return Err(err("IP mask")),
                     },
                 },
             };
-            Ok((Value::from_slice(&ip.octets()), Value::from_slice(&mask)))
+            Ok((Value::from_slice(&ip), Value::from_slice(&mask)))
         }
         Style::Ipv6 => {
             let (a, m) = s.split_once('/').map_or((s, None), |(a, m)| (a, Some(m)));
@@ -5186,8 +5279,11 @@ fn parse_list(
     Ok(out)
 }
 
+/// `str_to_mac`, which ignores what follows the address.
 fn parse_mac_arg(s: &str) -> Result<[u8; 6], ParseError> {
-    parse_mac(s).ok_or_else(|| perr(format!("invalid mac address {s}")))
+    scan_mac(s)
+        .map(|(m, _)| m)
+        .ok_or_else(|| perr(format!("invalid mac address {s}")))
 }
 
 fn parse_ip(s: &str) -> Result<Ipv4Addr, ParseError> {
@@ -5667,7 +5763,8 @@ fn parse_stack(v: &str) -> Result<SubField, ParseError> {
 }
 
 fn parse_resubmit(v: &str) -> Result<Action, ParseError> {
-    let mut parts = v.splitn(3, ',');
+    // strsep three times: anything after a third comma is ignored.
+    let mut parts = v.split(',');
     let in_port = match parts.next() {
         Some(p) if !p.is_empty() => {
             port::parse(p).ok_or_else(|| perr(format!("{p}: resubmit to unknown port")))?
@@ -5704,12 +5801,23 @@ fn parse_resubmit(v: &str) -> Result<Action, ParseError> {
 }
 
 fn parse_conjunction(v: &str) -> Result<Action, ParseError> {
+    // "%i , %hhu / %hhu %n", all of it.
     let syntax = || perr("\"conjunction\" syntax is \"conjunction(id,i/n)\"");
-    let (id, rest) = v.split_once(',').ok_or_else(syntax)?;
-    let (clause, n) = rest.split_once('/').ok_or_else(syntax)?;
-    let id = parse_uint(id.trim(), u128::from(u32::MAX)).ok_or_else(syntax)? as u32;
-    let clause: u8 = clause.trim().parse().map_err(|_| syntax())?;
-    let n: u8 = n.trim().parse().map_err(|_| syntax())?;
+    let (id, r) = scan_int(v, 0).ok_or_else(syntax)?;
+    let r = r
+        .trim_start_matches(is_c_space)
+        .strip_prefix(',')
+        .ok_or_else(syntax)?;
+    let (clause, r) = scan_int(r, 10).ok_or_else(syntax)?;
+    let r = r
+        .trim_start_matches(is_c_space)
+        .strip_prefix('/')
+        .ok_or_else(syntax)?;
+    let (n, r) = scan_int(r, 10).ok_or_else(syntax)?;
+    if !r.trim_start_matches(is_c_space).is_empty() {
+        return Err(syntax());
+    }
+    let (id, clause, n) = (id as u32, clause as u8, n as u8);
     if n < 2 {
         return Err(perr("conjunction must have at least 2 clauses"));
     }
@@ -5854,36 +5962,33 @@ fn parse_ct(v: &str, depth: usize) -> Result<Action, ParseError> {
 }
 
 /// `str_to_nat_range`: `ADDR[-ADDR][:PORT[-PORT]]`, IPv6 addresses in
-/// brackets when a port follows.
+/// brackets when a port follows. Scanned as OVS scans it, including its
+/// quirk that an IPv6-looking string that is no address yields no range
+/// rather than an error.
 fn parse_nat_range(s: &str, nat: &mut Nat) -> Result<(), ParseError> {
     let err = || perr(format!("invalid nat range \"{s}\""));
-    if s.is_empty() {
-        return Ok(());
-    }
-    fn v4_prefix(s: &str) -> Option<(Ipv4Addr, &str)> {
-        let n = s
-            .bytes()
-            .take_while(|b| b.is_ascii_digit() || *b == b'.')
-            .count();
-        s[..n].parse().ok().map(|a| (a, &s[n..]))
-    }
-    fn v6_prefix(s: &str) -> Option<(Ipv6Addr, &str)> {
-        if let Some(r) = s.strip_prefix('[') {
-            let end = r.find(']')?;
-            return r[..end].parse().ok().map(|a| (a, &r[end + 1..]));
+    // `%46[0123456789abcdefABCDEF:.]`, optionally in brackets.
+    fn v6_scan(s: &str) -> Option<(&str, &str)> {
+        let set = |b: &u8| b.is_ascii_hexdigit() || *b == b':' || *b == b'.';
+        let n = s.bytes().take(46).take_while(set).count();
+        if n > 0 {
+            return Some((&s[..n], &s[n..]));
         }
-        let n = s
-            .bytes()
-            .take_while(|b| b.is_ascii_hexdigit() || *b == b':' || *b == b'.')
-            .count();
-        s[..n].parse().ok().map(|a| (a, &s[n..]))
+        let r = s.strip_prefix('[')?;
+        let n = r.bytes().take(46).take_while(set).count();
+        if n == 0 {
+            return None;
+        }
+        Some((&r[..n], r[n..].strip_prefix(']')?))
     }
-    let mut rest;
-    if let Some((min, r)) = v4_prefix(s) {
+    let mut rest = s;
+    if let Some((min, r)) = scan_ipv4(s) {
         rest = r;
+        let min = Ipv4Addr::from(min);
         let mut max = None;
         if let Some(r) = rest.strip_prefix('-') {
-            let (m, r) = v4_prefix(r).ok_or_else(err)?;
+            let (m, r) = scan_ipv4(r).ok_or_else(err)?;
+            let m = Ipv4Addr::from(m);
             if m < min {
                 return Err(err());
             }
@@ -5891,41 +5996,45 @@ fn parse_nat_range(s: &str, nat: &mut Nat) -> Result<(), ParseError> {
             rest = r;
         }
         nat.addrs = NatAddrs::V4 { min, max };
-    } else if let Some((min, r)) = v6_prefix(s) {
+    } else if let Some((text, r)) = v6_scan(s) {
         rest = r;
-        let mut max = None;
-        if let Some(r) = rest.strip_prefix('-') {
-            let (m, r) = v6_prefix(r).ok_or_else(err)?;
-            if m < min {
-                return Err(err());
+        if let Ok(min) = text.parse::<Ipv6Addr>() {
+            let mut max = None;
+            if let Some(r) = rest.strip_prefix('-') {
+                let (t, r) = v6_scan(r).ok_or_else(err)?;
+                let m: Ipv6Addr = t.parse().map_err(|_| err())?;
+                if m < min {
+                    return Err(err());
+                }
+                max = Some(m);
+                rest = r;
             }
-            max = Some(m);
-            rest = r;
+            nat.addrs = NatAddrs::V6 { min, max };
         }
-        nat.addrs = NatAddrs::V6 { min, max };
-    } else {
-        return Err(perr(format!(
-            "garbage ({s}) after nat range \"{s}\" (pos: 0)"
-        )));
     }
-    if let Some(r) = rest.strip_prefix(':') {
-        let n = r.bytes().take_while(|b| b.is_ascii_digit()).count();
-        let min: u16 = r[..n].parse().map_err(|_| err())?;
-        rest = &r[n..];
-        let mut max = None;
-        if let Some(r) = rest.strip_prefix('-') {
-            let n = r.bytes().take_while(|b| b.is_ascii_digit()).count();
-            let m: u16 = r[..n].parse().map_err(|_| err())?;
-            if m < min {
-                return Err(err());
+    if nat.addrs != NatAddrs::None {
+        if let Some(r) = rest.strip_prefix(':') {
+            let (min, r) = scan_int(r, 10).ok_or_else(err)?;
+            let min = min as u16;
+            rest = r;
+            let mut max = None;
+            if let Some(r) = rest.strip_prefix('-') {
+                let (m, r) = scan_int(r, 10).ok_or_else(err)?;
+                let m = m as u16;
+                if m < min {
+                    return Err(err());
+                }
+                max = Some(m);
+                rest = r;
             }
-            max = Some(m);
-            rest = &r[n..];
+            nat.ports = Some((min, max));
         }
-        nat.ports = Some((min, max));
     }
     if !rest.is_empty() {
-        return Err(perr(format!("garbage ({rest}) after nat range \"{s}\"")));
+        let pos = s.len() - rest.len();
+        return Err(perr(format!(
+            "garbage ({rest}) after nat range \"{s}\" (pos: {pos})"
+        )));
     }
     Ok(())
 }
@@ -6014,14 +6123,19 @@ fn parse_encap(v: &str) -> Result<Action, ParseError> {
             props.push(EdProp::NshMdType(t));
         } else {
             let bad = || perr(format!("Invalid NSH TLV header: {x}"));
-            let mut it = x.splitn(3, ',');
-            let class = it
-                .next()
-                .and_then(|c| c.strip_prefix("0x"))
-                .and_then(|c| u16::from_str_radix(c, 16).ok());
-            let ty = it.next().and_then(|t| t.parse::<u8>().ok());
-            let val = it.next().and_then(|h| h.strip_prefix("0x"));
-            let (Some(class), Some(ty), Some(val)) = (class, ty, val) else {
+            // "0x%hx,%hhu,0x%251[0-9a-fA-F]"
+            let scanned = (|| {
+                let (class, r) = scan_int(x.strip_prefix("0x")?, 16)?;
+                let (ty, r) = scan_int(r.strip_prefix(',')?, 10)?;
+                let r = r.strip_prefix(",0x")?;
+                let n = r
+                    .bytes()
+                    .take(251)
+                    .take_while(u8::is_ascii_hexdigit)
+                    .count();
+                (n > 0).then_some((class as u16, ty as u8, &r[..n]))
+            })();
+            let Some((class, ty, val)) = scanned else {
                 return Err(bad());
             };
             // Like OVS, take whole hex pairs and ignore what follows.
