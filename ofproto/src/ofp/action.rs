@@ -6795,11 +6795,45 @@ fn check_one(a: &mut Action, w: &mut Walk<'_>, p: &CheckParams) -> Result<(), Ac
     Ok(())
 }
 
+/// `mf_are_match_prereqs_ok` for a match whose values `val` gives (0 when
+/// not matched) and whose ct_state mask is `ct_mask`.
+fn prereq_on(p: field::Prereq, val: &dyn Fn(Field) -> u128, ct_mask: u128) -> bool {
+    use field::Prereq;
+    let eth = val(Field::EthType) as u16;
+    let proto = val(Field::IpProto) as u8;
+    let ip_any = eth == 0x0800 || eth == 0x86dd;
+    let icmp6 = eth == 0x86dd && proto == 58;
+    match p {
+        Prereq::None => true,
+        Prereq::Ethernet => val(Field::PacketType) == 0,
+        Prereq::VlanVid => val(Field::VlanTci) as u16 & 0x1000 != 0,
+        Prereq::Tcp | Prereq::Udp | Prereq::Sctp => {
+            ip_any && Some(proto) == p.ip_proto() && val(Field::IpFrag) & 2 == 0
+        }
+        Prereq::Icmpv4 => eth == 0x0800 && proto == 1,
+        Prereq::Icmpv6 => icmp6,
+        Prereq::Nd | Prereq::NdSolicit | Prereq::NdAdvert => {
+            icmp6
+                && val(Field::Icmpv6Code) == 0
+                && p.icmpv6_types().contains(&(val(Field::Icmpv6Type) as u8))
+        }
+        Prereq::CtValid => {
+            let st = val(Field::CtState);
+            st & 0xcf != 0 || (st & 0x20 != 0 && ct_mask & 0x10 != 0 && st & 0x10 == 0)
+        }
+        Prereq::InPort => val(Field::InPort) != 0,
+        Prereq::Arp | Prereq::Ipv4 | Prereq::Ipv6 | Prereq::IpAny | Prereq::Mpls => {
+            p.eth_types().contains(&eth)
+        }
+    }
+}
+
 /// OVS's `learn_check`: sources against the flow's match; match
 /// destinations against the learned flow's match so far, which the
 /// immediate match specs build.
 fn check_learn(l: &Learn, w: &Walk<'_>) -> Result<(), ActionError> {
-    let mut learned: Vec<(Field, u128)> = Vec::new();
+    // The learned flow's match so far: (field, value, mask) per immediate.
+    let mut learned: Vec<(Field, u128, u128)> = Vec::new();
     for s in &l.specs {
         if let LearnSrc::Field { field, ofs } = s.src {
             w.subfield(
@@ -6814,25 +6848,14 @@ fn check_learn(l: &Learn, w: &Walk<'_>) -> Result<(), ActionError> {
         let val = |f: Field| {
             learned
                 .iter()
-                .filter(|(g, _)| *g == f)
-                .fold(0u128, |acc, (_, v)| acc | v)
+                .filter(|(g, _, _)| *g == f)
+                .fold(0u128, |acc, (_, v, _)| acc | v)
         };
-        let lw_ok = |f: Field| {
-            let eth = val(Field::EthType) as u16;
-            let proto = val(Field::IpProto) as u8;
-            let p = f.prereq();
-            match p {
-                field::Prereq::None => true,
-                field::Prereq::Ethernet => val(Field::PacketType) == 0,
-                field::Prereq::VlanVid => val(Field::VlanTci) as u16 & 0x1000 != 0,
-                field::Prereq::CtValid | field::Prereq::InPort => true,
-                _ => {
-                    let types = p.eth_types();
-                    (types.is_empty() || types.contains(&eth))
-                        && p.ip_proto().is_none_or(|x| x == proto)
-                }
-            }
-        };
+        let ct_mask = learned
+            .iter()
+            .filter(|(g, _, _)| *g == Field::CtState)
+            .fold(0u128, |acc, (_, _, m)| acc | m);
+        let lw_ok = |f: Field| prereq_on(f.prereq(), &val, ct_mask);
         match s.dst {
             LearnDst::Match { field, ofs } => {
                 let sf = SubField {
@@ -6851,7 +6874,13 @@ fn check_learn(l: &Learn, w: &Walk<'_>) -> Result<(), ActionError> {
                     } else {
                         v
                     };
-                    learned.push((field, v.checked_shl(u32::from(ofs)).unwrap_or(0)));
+                    let mask = if s.n_bits < 128 {
+                        (1u128 << s.n_bits) - 1
+                    } else {
+                        u128::MAX
+                    };
+                    let shift = |x: u128| x.checked_shl(u32::from(ofs)).unwrap_or(0);
+                    learned.push((field, shift(v), shift(mask)));
                 }
             }
             LearnDst::Load { field, ofs } => {
