@@ -31,10 +31,27 @@
 //!   `write_metadata` as NXAST_WRITE_METADATA, as OVS does.
 //!
 //! Unknown or unsupported actions are rejected with the OpenFlow error OVS
-//! returns (there is no "unknown action" variant: OVS refuses such flows).
-//! Decoding checks what OVS checks when it decodes; the checks that need the
-//! flow's match (prerequisites, `inconsistent_match`) belong to the flow
-//! table, and [`annotate`] records the match facts that encoding needs.
+//! returns (there is no "unknown action" variant: OVS refuses such flows;
+//! copy_ttl_in/out, which OVS does not implement, are OFPBAC_BAD_TYPE).
+//! Decoding checks what OVS checks when it decodes. The checks that need
+//! the flow's match (field prerequisites, OVS's `inconsistent_match`) are
+//! [`check`], which the flow table runs as OVS runs
+//! `ofpacts_check_consistency`; it also records the match facts encoding
+//! needs ([`annotate`] records only those).
+//!
+//! # Where oxvs differs from OVS 3.1 on purpose
+//!
+//! - An unknown field in a set_field is OFPBAC_BAD_SET_TYPE; OVS answers
+//!   BAD_SET_LEN or BAD_SET_TYPE depending on which bucket of its header
+//!   hash table the unknown header falls in.
+//! - In OpenFlow 1.0 a partial set_field (`set_field:10.0.0.0/8->ip_src`)
+//!   is sent as NXAST_REG_LOAD, keeping its mask; OVS sends `set_nw_src`,
+//!   which sets the whole field.
+//! - OVS has a separate 32-bit `in_port_oxm` field that actions can name by
+//!   the OXM_OF_IN_PORT header; here in_port is always OVS's 16-bit NXM
+//!   field in actions, so subfields of OXM_OF_IN_PORT beyond 16 bits fail.
+//! - `in_phy_port` and `ipv6_exthdr`, which the match table has but OVS
+//!   does not, are unknown fields to actions, as they are to OVS.
 
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -237,6 +254,13 @@ impl ActionError {
             ActionError::Other { code, .. } => Some(code.name()),
             ActionError::Unencodable { .. } => None,
         }
+    }
+
+    /// The OpenFlow error to send back for this one (`None` for
+    /// [`ActionError::Unencodable`]).
+    pub fn ofp_error(&self) -> Option<super::error::OfpError> {
+        self.ofperr_name()
+            .and_then(super::error::OfpError::from_name)
     }
 }
 
@@ -5600,7 +5624,7 @@ fn parse_controller(v: &str) -> Result<Action, ParseError> {
         while let Some((k, x)) = next_kv(&mut rest) {
             match k {
                 "reason" => {
-                    c.reason = (0u8..6)
+                    c.reason = (0u8..8)
                         .find(|&r| reason_name(r).eq_ignore_ascii_case(x))
                         .ok_or_else(|| perr(format!("unknown reason \"{x}\"")))?;
                 }
@@ -7042,6 +7066,75 @@ mod tests {
         let back = decode(Version::Of13, &bytes).expect("decodes");
         assert_eq!(back.len(), 4);
         assert!(matches!(back[1], Action::PushVlan(0x8100)));
+    }
+
+    #[test]
+    fn every_error_has_a_wire_form() {
+        use BadActionCode as A;
+        use BadInstructionCode as I;
+        use OtherCode as O;
+        let actions = [
+            A::BadType,
+            A::BadLen,
+            A::BadExperimenter,
+            A::BadExpType,
+            A::BadOutPort,
+            A::BadArgument,
+            A::EPerm,
+            A::TooMany,
+            A::BadQueue,
+            A::BadOutGroup,
+            A::MatchInconsistent,
+            A::UnsupportedOrder,
+            A::BadTag,
+            A::BadSetType,
+            A::BadSetLen,
+            A::BadSetArgument,
+            A::BadSetMask,
+            A::BadMeter,
+            A::NxMustBeZero,
+            A::NxBadConjunction,
+            A::NxBadHeaderType,
+            A::NxUnknownEdProp,
+            A::NxBadEdProp,
+        ];
+        let insts = [
+            I::UnknownInst,
+            I::UnsupInst,
+            I::BadTableId,
+            I::UnsupMetadata,
+            I::UnsupMetadataMask,
+            I::BadExperimenter,
+            I::BadExpType,
+            I::BadLen,
+            I::EPerm,
+            I::DupInst,
+        ];
+        let others = [
+            O::RequestBadLen,
+            O::RequestMustBeZero,
+            O::MatchBadLen,
+            O::MatchBadField,
+            O::MatchBadMask,
+            O::MatchBadWildcards,
+            O::PropBadLen,
+            O::PropBadType,
+            O::PropBadExpType,
+            O::PropBadExperimenter,
+            O::InvalidMeter,
+        ];
+        let errors = actions
+            .iter()
+            .map(|&code| bad(code, ""))
+            .chain(insts.iter().map(|&code| bad_inst(code, "")))
+            .chain(others.iter().map(|&code| other(code, "")));
+        for e in errors {
+            let name = e.ofperr_name().expect("named");
+            let ofp = e
+                .ofp_error()
+                .unwrap_or_else(|| panic!("{name} not in the error table"));
+            assert_eq!(ofp.name(), name);
+        }
     }
 
     #[test]
