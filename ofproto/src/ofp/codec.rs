@@ -48,7 +48,10 @@ impl<'a> Reader<'a> {
     /// Takes the next `n` bytes.
     pub fn bytes(&mut self, n: usize) -> Result<&'a [u8], CodecError> {
         if n > self.remaining() {
-            return Err(CodecError::Short { needed: n, left: self.remaining() });
+            return Err(CodecError::Short {
+                needed: n,
+                left: self.remaining(),
+            });
         }
         let b = &self.buf[self.pos..self.pos + n];
         self.pos += n;
@@ -114,7 +117,9 @@ pub struct Mark(usize);
 
 impl Writer {
     pub fn new() -> Writer {
-        Writer { buf: Vec::with_capacity(64) }
+        Writer {
+            buf: Vec::with_capacity(64),
+        }
     }
 
     pub fn len(&self) -> usize {
