@@ -97,6 +97,10 @@ pub struct AfPacketOptions {
     pub sndbuf: usize,
     /// Largest frame received; longer ones (GSO) are counted and dropped.
     pub max_frame: usize,
+    /// Receive frames. A transmit-only socket (false) is bound with
+    /// protocol 0, so the kernel never queues a frame to it: used when the
+    /// port's misses arrive elsewhere (TC offload's miss channel).
+    pub receive: bool,
 }
 
 impl Default for AfPacketOptions {
@@ -107,6 +111,7 @@ impl Default for AfPacketOptions {
             rcvbuf: 4 << 20,
             sndbuf: 4 << 20,
             max_frame: DEFAULT_MAX_FRAME,
+            receive: true,
         }
     }
 }
@@ -349,7 +354,7 @@ impl AfPacketPort {
         // SAFETY: sockaddr_ll is plain data; all-zero is a valid value.
         let mut sll: libc::sockaddr_ll = unsafe { mem::zeroed() };
         sll.sll_family = libc::AF_PACKET as libc::c_ushort;
-        sll.sll_protocol = ETH_P_ALL.to_be();
+        sll.sll_protocol = if opts.receive { ETH_P_ALL.to_be() } else { 0 };
         sll.sll_ifindex = ifindex;
         // SAFETY: `sll` is a valid sockaddr_ll and the length matches it.
         let r = unsafe {
@@ -363,7 +368,7 @@ impl AfPacketPort {
             return Err(io_err(io::Error::last_os_error()));
         }
 
-        if opts.promisc {
+        if opts.promisc && opts.receive {
             let mreq = PacketMreq {
                 mr_ifindex: ifindex,
                 mr_type: PACKET_MR_PROMISC,

@@ -1,0 +1,526 @@
+//! Which megaflows live in tc, and keeping it so: ports whose ingress oxvs
+//! owns (a clsact qdisc with a lowest-priority catch-all that hands misses
+//! to the switch), established flows offered as flower filters, dead flows'
+//! filters removed, tc's counters credited back to the megaflows, filters
+//! deleted behind oxvs's back reinstalled.
+//!
+//! All tc I/O goes through [`TcOps`], so that this logic is tested without
+//! a kernel; [`crate::tc::TcSocket`] is the real one.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use oxvs_datapath::megaflow::{Megaflow, MegaflowCache};
+
+use crate::caps::Capabilities;
+use crate::flower::{self, Devices, Reason, Redirect};
+use crate::tc::{
+    FilterInfo, FilterSpec, TcError, TcSocket, CLS_FLAGS_IN_HW, CLS_FLAGS_SKIP_HW,
+    CLS_FLAGS_SKIP_SW,
+};
+
+/// The priority of every offloaded megaflow (flower keeps many masks in one
+/// priority; megaflows do not overlap).
+pub const FLOW_PRIO: u16 = 1;
+/// The catch-all that sends what no filter took to the switch.
+pub const MISS_PRIO: u16 = 0xfff0;
+const MISS_HANDLE: u32 = 1;
+/// Marks the actions of oxvs's filters (`tc -s filter show` prints it).
+pub const COOKIE: &[u8] = b"oxvs";
+
+/// The tc I/O the offloader needs.
+pub trait TcOps {
+    fn add_clsact(&mut self, ifindex: u32) -> Result<(), TcError>;
+    fn del_clsact(&mut self, ifindex: u32) -> Result<(), TcError>;
+    fn add_filter(&mut self, f: &FilterSpec) -> Result<(), TcError>;
+    fn del_filter(&mut self, ifindex: u32, prio: u16, handle: u32) -> Result<(), TcError>;
+    fn dump_filters(&mut self, ifindex: u32) -> Result<Vec<FilterInfo>, TcError>;
+}
+
+impl TcOps for TcSocket {
+    fn add_clsact(&mut self, ifindex: u32) -> Result<(), TcError> {
+        TcSocket::add_clsact(self, ifindex)
+    }
+    fn del_clsact(&mut self, ifindex: u32) -> Result<(), TcError> {
+        TcSocket::del_clsact(self, ifindex)
+    }
+    fn add_filter(&mut self, f: &FilterSpec) -> Result<(), TcError> {
+        TcSocket::add_filter(self, f)
+    }
+    fn del_filter(&mut self, ifindex: u32, prio: u16, handle: u32) -> Result<(), TcError> {
+        TcSocket::del_filter(self, ifindex, prio, handle)
+    }
+    fn dump_filters(&mut self, ifindex: u32) -> Result<Vec<FilterInfo>, TcError> {
+        TcSocket::dump_filters(self, ifindex)
+    }
+}
+
+/// Open vSwitch's `other_config:tc-policy`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TcPolicy {
+    /// Hardware if the device can, else tc's software path.
+    #[default]
+    None,
+    /// Hardware only: a device that cannot refuses, the flow stays in oxvs.
+    SkipSw,
+    /// tc's software path only.
+    SkipHw,
+}
+
+impl TcPolicy {
+    pub fn parse(s: &str) -> Option<TcPolicy> {
+        match s {
+            "none" => Some(TcPolicy::None),
+            "skip_sw" => Some(TcPolicy::SkipSw),
+            "skip_hw" => Some(TcPolicy::SkipHw),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TcPolicy::None => "none",
+            TcPolicy::SkipSw => "skip_sw",
+            TcPolicy::SkipHw => "skip_hw",
+        }
+    }
+
+    fn cls_flags(self) -> u32 {
+        match self {
+            TcPolicy::None => 0,
+            TcPolicy::SkipSw => CLS_FLAGS_SKIP_SW,
+            TcPolicy::SkipHw => CLS_FLAGS_SKIP_HW,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OffloadSettings {
+    pub policy: TcPolicy,
+    /// A megaflow is established, and offered to tc, once it has counted
+    /// this many packets (the one that installed it included).
+    pub min_packets: u64,
+}
+
+impl Default for OffloadSettings {
+    fn default() -> Self {
+        OffloadSettings {
+            policy: TcPolicy::None,
+            min_packets: 2,
+        }
+    }
+}
+
+/// Where one megaflow is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// In the NIC (tc reports in_hw).
+    InHw,
+    /// In tc's software classifier.
+    InTcSoftware,
+    /// In oxvs's megaflow cache only, and why.
+    NotOffloaded(String),
+}
+
+/// Counters for `coverage/show` and tests.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OffloadCounters {
+    pub installed: u64,
+    pub removed: u64,
+    pub refused: u64,
+    pub kernel_errors: u64,
+    pub healed: u64,
+    /// Packets tc forwarded, credited to megaflows.
+    pub tc_packets: u64,
+}
+
+struct PortState {
+    ifindex: u32,
+    name: String,
+    next_handle: u32,
+}
+
+struct Filter {
+    flow: Arc<Megaflow>,
+    in_port: u32,
+    ifindex: u32,
+    handle: u32,
+    spec: FilterSpec,
+    packets: u64,
+    bytes: u64,
+    in_hw: bool,
+}
+
+/// What a status line says of one megaflow.
+#[derive(Clone, Debug)]
+pub struct FlowPlacement {
+    pub flow: Arc<Megaflow>,
+    pub placement: Placement,
+}
+
+pub struct Offloader<T: TcOps> {
+    tc: T,
+    caps: Capabilities,
+    settings: OffloadSettings,
+    /// Ports oxvs offloads from, by datapath port number.
+    ports: HashMap<u32, PortState>,
+    /// Where outputs to each datapath port go in tc terms.
+    outputs: HashMap<u32, Redirect>,
+    filters: HashMap<usize, Filter>,
+    /// Megaflows tc refused or cannot express, and why (not tried again).
+    refused: HashMap<usize, (Arc<Megaflow>, String)>,
+    counters: OffloadCounters,
+}
+
+struct DevView<'a> {
+    outputs: &'a HashMap<u32, Redirect>,
+    caps: &'a Capabilities,
+}
+
+impl Devices for DevView<'_> {
+    fn redirect(&self, dp_port: u32) -> Option<Redirect> {
+        self.outputs.get(&dp_port).copied()
+    }
+    fn has_action(&self, kind: &'static str) -> bool {
+        self.caps.has(kind)
+    }
+}
+
+fn id(f: &Arc<Megaflow>) -> usize {
+    Arc::as_ptr(f) as usize
+}
+
+impl<T: TcOps> Offloader<T> {
+    pub fn new(tc: T, caps: Capabilities, settings: OffloadSettings) -> Offloader<T> {
+        Offloader {
+            tc,
+            caps,
+            settings,
+            ports: HashMap::new(),
+            outputs: HashMap::new(),
+            filters: HashMap::new(),
+            refused: HashMap::new(),
+            counters: OffloadCounters::default(),
+        }
+    }
+
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    pub fn settings(&self) -> OffloadSettings {
+        self.settings
+    }
+
+    /// A new policy applies to filters installed from now on; the refused
+    /// list is cleared so that flows get another chance.
+    pub fn set_settings(&mut self, s: OffloadSettings) {
+        self.settings = s;
+        self.refused.clear();
+    }
+
+    pub fn counters(&self) -> OffloadCounters {
+        self.counters
+    }
+
+    /// Says where outputs to `dp_port` go (None: it has no device).
+    pub fn set_output(&mut self, dp_port: u32, to: Option<Redirect>) {
+        match to {
+            Some(r) => self.outputs.insert(dp_port, r),
+            None => self.outputs.remove(&dp_port),
+        };
+    }
+
+    /// Whether `dp_port` has its ingress owned by oxvs.
+    pub fn is_attached(&self, dp_port: u32) -> bool {
+        self.ports.contains_key(&dp_port)
+    }
+
+    /// Takes over the ingress of device `ifindex` (datapath port `dp_port`):
+    /// any qdisc left there (by a crashed oxvs, say) goes, then a clsact
+    /// with the catch-all that redirects misses to `miss_ifindex`.
+    pub fn attach_port(
+        &mut self,
+        dp_port: u32,
+        name: &str,
+        ifindex: u32,
+        miss_ifindex: u32,
+    ) -> Result<(), TcError> {
+        if !self.caps.flower() {
+            return Err(TcError::Kernel {
+                errno: libc::ENOENT,
+                msg: self.caps.flower_error.clone(),
+            });
+        }
+        self.detach_port(dp_port);
+        let _ = self.tc.del_clsact(ifindex);
+        self.tc.add_clsact(ifindex)?;
+        let miss = FilterSpec {
+            ifindex,
+            prio: MISS_PRIO,
+            handle: MISS_HANDLE,
+            options: flower::Flower {
+                keys: Vec::new(),
+                actions: vec![{
+                    let mut a = flower::mirred(Redirect::Egress(miss_ifindex), true, COOKIE);
+                    a.tab = 1;
+                    a
+                }],
+            }
+            .options(CLS_FLAGS_SKIP_HW),
+        };
+        if let Err(e) = self.tc.add_filter(&miss) {
+            let _ = self.tc.del_clsact(ifindex);
+            return Err(e);
+        }
+        self.ports.insert(
+            dp_port,
+            PortState {
+                ifindex,
+                name: name.to_owned(),
+                next_handle: MISS_HANDLE + 1,
+            },
+        );
+        tracing::info!(port = name, ifindex, "tc offload attached");
+        Ok(())
+    }
+
+    /// Gives the ingress of `dp_port` back: its qdisc and every filter go.
+    pub fn detach_port(&mut self, dp_port: u32) {
+        let Some(p) = self.ports.remove(&dp_port) else {
+            return;
+        };
+        let _ = self.tc.del_clsact(p.ifindex);
+        self.filters.retain(|_, f| f.in_port != dp_port);
+        tracing::info!(port = p.name, "tc offload detached");
+    }
+
+    /// Removes every qdisc and filter oxvs added (shutdown).
+    pub fn detach_all(&mut self) {
+        let ports: Vec<u32> = self.ports.keys().copied().collect();
+        for p in ports {
+            self.detach_port(p);
+        }
+    }
+
+    /// Removes the filters of megaflows that left the cache. Runs before a
+    /// barrier reply, after the bridge's revalidation removed stale flows.
+    pub fn remove_dead(&mut self) -> usize {
+        let dead: Vec<usize> = self
+            .filters
+            .iter()
+            .filter(|(_, f)| !f.flow.is_alive())
+            .map(|(k, _)| *k)
+            .collect();
+        for k in &dead {
+            if let Some(f) = self.filters.remove(k) {
+                if let Err(e) = self.tc.del_filter(f.ifindex, FLOW_PRIO, f.handle) {
+                    if e.errno() != Some(libc::ENOENT) {
+                        tracing::warn!(error = %e, "removing a tc filter");
+                    }
+                }
+                self.counters.removed += 1;
+            }
+        }
+        self.refused.retain(|_, (f, _)| f.is_alive());
+        dead.len()
+    }
+
+    /// One revalidator pass: dead flows' filters go, tc's counters are
+    /// credited to their megaflows (with tc's last-use time, on the
+    /// datapath clock `now_ms`), vanished filters are reinstalled, and
+    /// newly established megaflows are offered to tc.
+    pub fn sync(&mut self, cache: &MegaflowCache, now_ms: u64) {
+        if self.ports.is_empty() {
+            return;
+        }
+        self.remove_dead();
+        self.read_stats(now_ms);
+        let mut offer = Vec::new();
+        cache.for_each(|f| {
+            let k = id(f);
+            if self.filters.contains_key(&k) || self.refused.contains_key(&k) {
+                return;
+            }
+            let in_port = f.key().in_port();
+            if !self.ports.contains_key(&in_port) {
+                return;
+            }
+            if f.stats.snapshot().packets >= self.settings.min_packets {
+                offer.push(f.clone());
+            }
+        });
+        for f in offer {
+            self.offer(&f);
+        }
+    }
+
+    fn read_stats(&mut self, now_ms: u64) {
+        let ports: Vec<(u32, u32)> = self.ports.iter().map(|(n, p)| (*n, p.ifindex)).collect();
+        for (dp_port, ifindex) in ports {
+            let dumped = match self.tc.dump_filters(ifindex) {
+                Ok(d) => d,
+                Err(e) => {
+                    tracing::warn!(error = %e, ifindex, "reading tc filters");
+                    continue;
+                }
+            };
+            let by_handle: HashMap<u32, &FilterInfo> = dumped
+                .iter()
+                .filter(|i| i.prio == FLOW_PRIO)
+                .map(|i| (i.handle, i))
+                .collect();
+            let mut missing = Vec::new();
+            for (k, f) in self.filters.iter_mut().filter(|(_, f)| f.in_port == dp_port) {
+                match by_handle.get(&f.handle) {
+                    Some(i) => {
+                        // tc's packet counter is 32 bits wide.
+                        let dp = u64::from((i.packets as u32).wrapping_sub(f.packets as u32));
+                        let db = i.bytes.saturating_sub(f.bytes);
+                        if dp > 0 {
+                            let used = i
+                                .last_used_ago_ms
+                                .map_or(now_ms, |ago| now_ms.saturating_sub(ago));
+                            f.flow.stats.add(dp, db, 0, used);
+                            self.counters.tc_packets += dp;
+                        }
+                        f.packets = i.packets;
+                        f.bytes = i.bytes;
+                        f.in_hw = i.flags & CLS_FLAGS_IN_HW != 0;
+                    }
+                    None => missing.push(*k),
+                }
+            }
+            // Deleted behind our back (`tc filter del`): put it back.
+            for k in missing {
+                let Some(mut f) = self.filters.remove(&k) else {
+                    continue;
+                };
+                tracing::warn!(ifindex, handle = f.handle, "tc filter vanished; reinstalling");
+                self.counters.healed += 1;
+                f.packets = 0;
+                f.bytes = 0;
+                match self.tc.add_filter(&f.spec) {
+                    Ok(()) => {
+                        self.filters.insert(k, f);
+                    }
+                    Err(e) => {
+                        self.counters.kernel_errors += 1;
+                        self.refused
+                            .insert(k, (f.flow, format!("reinstall refused by the kernel: {e}")));
+                    }
+                }
+            }
+        }
+    }
+
+    fn offer(&mut self, f: &Arc<Megaflow>) {
+        let k = id(f);
+        let key = f.key();
+        let in_port = key.in_port();
+        let devs = DevView {
+            outputs: &self.outputs,
+            caps: &self.caps,
+        };
+        let fl = match flower::translate(&key, f.mask(), &f.actions, &devs, COOKIE) {
+            Ok(fl) => fl,
+            Err(r) => {
+                self.refuse(f, r);
+                return;
+            }
+        };
+        let Some(port) = self.ports.get_mut(&in_port) else {
+            return;
+        };
+        let handle = port.next_handle;
+        port.next_handle = port.next_handle.checked_add(1).unwrap_or(MISS_HANDLE + 1);
+        let spec = FilterSpec {
+            ifindex: port.ifindex,
+            prio: FLOW_PRIO,
+            handle,
+            options: fl.options(self.settings.policy.cls_flags()),
+        };
+        match self.tc.add_filter(&spec) {
+            Ok(()) => {
+                self.counters.installed += 1;
+                self.filters.insert(
+                    k,
+                    Filter {
+                        flow: f.clone(),
+                        in_port,
+                        ifindex: spec.ifindex,
+                        handle,
+                        spec,
+                        packets: 0,
+                        bytes: 0,
+                        in_hw: false,
+                    },
+                );
+            }
+            Err(e) => {
+                self.counters.kernel_errors += 1;
+                self.refused
+                    .insert(k, (f.clone(), format!("refused by the kernel: {e}")));
+            }
+        }
+    }
+
+    fn refuse(&mut self, f: &Arc<Megaflow>, r: Reason) {
+        self.counters.refused += 1;
+        self.refused.insert(id(f), (f.clone(), r.to_string()));
+    }
+
+    /// Where `f` is, for `offload/show`.
+    pub fn placement(&self, f: &Arc<Megaflow>) -> Placement {
+        let k = id(f);
+        if let Some(fl) = self.filters.get(&k) {
+            return if fl.in_hw {
+                Placement::InHw
+            } else {
+                Placement::InTcSoftware
+            };
+        }
+        if let Some((_, why)) = self.refused.get(&k) {
+            return Placement::NotOffloaded(why.clone());
+        }
+        if let Some(e) = &self.caps.flower_error {
+            return Placement::NotOffloaded(format!("the kernel has no cls_flower ({e})"));
+        }
+        let in_port = f.key().in_port();
+        if !self.ports.contains_key(&in_port) {
+            return Placement::NotOffloaded(format!(
+                "hw-offload is not enabled on its input port (datapath port {in_port})"
+            ));
+        }
+        Placement::NotOffloaded(format!(
+            "not established yet (fewer than {} packets)",
+            self.settings.min_packets
+        ))
+    }
+
+    /// The tc handle of `f`'s filter, if it has one.
+    pub fn handle_of(&self, f: &Arc<Megaflow>) -> Option<(u32, u32)> {
+        self.filters.get(&id(f)).map(|x| (x.ifindex, x.handle))
+    }
+
+    /// Number of megaflows in tc.
+    pub fn offloaded(&self) -> usize {
+        self.filters.len()
+    }
+
+    /// The attached ports: (datapath port, device name, ifindex).
+    pub fn ports(&self) -> Vec<(u32, String, u32)> {
+        let mut v: Vec<_> = self
+            .ports
+            .iter()
+            .map(|(n, p)| (*n, p.name.clone(), p.ifindex))
+            .collect();
+        v.sort();
+        v
+    }
+
+    /// The backend, for tests that look at what was sent.
+    pub fn tc(&mut self) -> &mut T {
+        &mut self.tc
+    }
+}
