@@ -175,9 +175,17 @@ impl<'a, A: PortMap> Xlate<'a, A> {
             groups: Vec::new(),
             pending: None,
         };
+        // What every megaflow matches, as Open vSwitch's xlate_wc_init: the
+        // ethertype (and for IP the fragment bits) always, so that a
+        // megaflow says what kind of packet it is for; TC flower, which
+        // cannot say "untagged, any ethertype", depends on it.
         let mut mask = FlowKey::ZERO;
         mask.set_in_port(u32::MAX);
         mask.set_recirc_id(u32::MAX);
+        mask.set_eth_type(u16::MAX);
+        if matches!(key.eth_type(), 0x0800 | 0x86dd) {
+            mask.set_nw_frag(oxvs_datapath::flow_key::FRAG_ANY | oxvs_datapath::flow_key::FRAG_LATER);
+        }
         match packet_out {
             Some((in_ofp, actions)) => {
                 let _ = put(
