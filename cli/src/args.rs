@@ -43,9 +43,12 @@ Bridge commands:
 Port commands:
   add-port BRIDGE PORT [type=system|internal|tap|pcap] [tag=VLAN]
            [trunks=VLAN,...] [ofport_request=N]
-           [options:rxq_pcap=FILE] [options:pcap=FILE]
+           [options:rxq_pcap=FILE] [options:pcap=FILE] [hw-offload=true]
                                 add a port (also: add-port BRIDGE PORT --
                                 set Interface PORT type=internal ...)
+  set-port PORT hw-offload=true|false
+                                offload the port's established flows to tc
+                                flower (system ports; the port reopens)
   del-port [BRIDGE] PORT        delete a port
   list-ports BRIDGE             print the names of a bridge's ports
 
@@ -62,12 +65,16 @@ Controller and fail mode (ovs-ofctl reaches BRIDGE on unix:RUNDIR/BRIDGE.mgmt):
 Datapath:
   set-dp KEY=VALUE...           flow-limit, max-idle (ms), n-handler-threads,
                                 busy-poll, emc-insert-inv-prob, upcall-queue,
-                                execute-queue
+                                execute-queue, tc-policy (none|skip_sw|skip_hw),
+                                offload-min-packets
   get-dp                        print the datapath settings
   show                          print the configuration and port states
   dpctl/dump-flows [--names]    print the datapath's megaflows
   dpctl/del-flows               delete every megaflow
   upcall/show                   flow count, limit and upcall counters
+  offload/show                  the kernel's tc capabilities and where each
+                                megaflow is (in_hw, tc software, or not
+                                offloaded, with the reason)
   coverage/show                 datapath counters and rates
   fdb/show BRIDGE               the learned MAC table
   fdb/flush [BRIDGE]            forget learned MACs
@@ -288,6 +295,33 @@ fn command(verb: &str, rest: &[String], f: &Flags) -> Result<CtlRequest, String>
             none()?;
             CtlRequest::UpcallShow
         }
+        "offload/show" => {
+            none()?;
+            CtlRequest::OffloadShow
+        }
+        "set-port" => {
+            arity(verb, rest, 2, usize::MAX, "PORT KEY=VALUE...")?;
+            let mut hw_offload = None;
+            for kv in &rest[1..] {
+                let (k, v) = kv
+                    .split_once('=')
+                    .ok_or_else(|| format!("set-port: \"{kv}\": expected KEY=VALUE"))?;
+                match k {
+                    "hw-offload" | "other_config:hw-offload" => {
+                        hw_offload = Some(parse_bool(k, v)?)
+                    }
+                    _ => {
+                        return Err(format!(
+                            "set-port: unknown setting \"{k}\" (known: hw-offload)"
+                        ))
+                    }
+                }
+            }
+            CtlRequest::SetPort {
+                port: rest[0].clone(),
+                hw_offload,
+            }
+        }
         "coverage/show" => {
             none()?;
             CtlRequest::CoverageShow
@@ -307,6 +341,14 @@ fn command(verb: &str, rest: &[String], f: &Flags) -> Result<CtlRequest, String>
         }
         _ => return Err(format!("unknown command '{verb}' (see oxvsctl --help)")),
     })
+}
+
+fn parse_bool(key: &str, v: &str) -> Result<bool, String> {
+    match v {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        _ => Err(format!("{key}: \"{v}\" is not true or false")),
+    }
 }
 
 fn parse_vlan(key: &str, v: &str) -> Result<u16, String> {
@@ -387,9 +429,12 @@ fn add_port(rest: &[String], f: &Flags) -> Result<CtlRequest, String> {
             }
             "options:rxq_pcap" | "rxq_pcap" => spec.options.rxq_pcap = Some(v.into()),
             "options:pcap" | "pcap" => spec.options.pcap = Some(v.into()),
+            "hw-offload" | "other_config:hw-offload" => {
+                spec.options.hw_offload = parse_bool(k, v)?
+            }
             _ => {
                 return Err(format!(
-                    "add-port: unknown setting \"{k}\" (known: type, tag, trunks, ofport_request, options:rxq_pcap, options:pcap)"
+                    "add-port: unknown setting \"{k}\" (known: type, tag, trunks, ofport_request, options:rxq_pcap, options:pcap, hw-offload)"
                 ))
             }
         }

@@ -60,6 +60,12 @@ pub struct DatapathSettings {
     pub upcall_queue: usize,
     /// Execute queue length (applies at the next start).
     pub execute_queue: usize,
+    /// Open vSwitch's tc-policy for offloaded flows: none, skip_sw or
+    /// skip_hw (applies to flows offloaded from then on).
+    pub tc_policy: String,
+    /// A megaflow is offloaded once it counted this many packets
+    /// (applies at once).
+    pub offload_min_packets: u64,
 }
 
 impl Default for DatapathSettings {
@@ -72,6 +78,8 @@ impl Default for DatapathSettings {
             emc_insert_inv_prob: None,
             upcall_queue: 4096,
             execute_queue: 4096,
+            tc_policy: "none".into(),
+            offload_min_packets: 2,
         }
     }
 }
@@ -87,6 +95,8 @@ pub enum DpSetting {
     EmcInsertInvProb(u32),
     UpcallQueue(usize),
     ExecuteQueue(usize),
+    TcPolicy(String),
+    OffloadMinPackets(u64),
 }
 
 impl DpSetting {
@@ -99,6 +109,8 @@ impl DpSetting {
         "emc-insert-inv-prob",
         "upcall-queue",
         "execute-queue",
+        "tc-policy",
+        "offload-min-packets",
     ];
 
     /// Parses `KEY=VALUE`.
@@ -127,6 +139,15 @@ impl DpSetting {
             ),
             "upcall-queue" => DpSetting::UpcallQueue(size(v)?),
             "execute-queue" => DpSetting::ExecuteQueue(size(v)?),
+            "tc-policy" => match oxvs_offload::TcPolicy::parse(v) {
+                Some(p) => DpSetting::TcPolicy(p.as_str().to_string()),
+                None => {
+                    return Err(format!(
+                        "tc-policy: \"{v}\" is not none, skip_sw or skip_hw"
+                    ))
+                }
+            },
+            "offload-min-packets" => DpSetting::OffloadMinPackets(num(v)?.max(1)),
             _ => {
                 return Err(format!(
                     "unknown datapath setting \"{k}\" (known: {})",
@@ -144,12 +165,16 @@ impl DpSetting {
                 | DpSetting::MaxIdle(_)
                 | DpSetting::BusyPoll(_)
                 | DpSetting::EmcInsertInvProb(_)
+                | DpSetting::TcPolicy(_)
+                | DpSetting::OffloadMinPackets(_)
         )
     }
 
     /// Writes the setting into `s`.
     pub fn apply(&self, s: &mut DatapathSettings) {
         match *self {
+            DpSetting::TcPolicy(ref v) => s.tc_policy = v.clone(),
+            DpSetting::OffloadMinPackets(v) => s.offload_min_packets = v,
             DpSetting::FlowLimit(v) => s.flow_limit = v,
             DpSetting::MaxIdle(v) => s.max_idle = v,
             DpSetting::NHandlerThreads(v) => s.n_handler_threads = v,
@@ -262,11 +287,19 @@ pub struct PortOptions {
     pub rxq_pcap: Option<PathBuf>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pcap: Option<PathBuf>,
+    /// Offload this system port's established megaflows to tc flower
+    /// (the kernel must have cls_flower; else the port runs in software).
+    #[serde(default, rename = "hw-offload", skip_serializing_if = "is_false")]
+    pub hw_offload: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 impl PortOptions {
     pub fn is_empty(&self) -> bool {
-        self.rxq_pcap.is_none() && self.pcap.is_none()
+        self.rxq_pcap.is_none() && self.pcap.is_none() && !self.hw_offload
     }
 }
 
@@ -436,7 +469,7 @@ impl PortConfig {
                     }
                 }
             }
-            t if !self.options.is_empty() => {
+            t if self.options.rxq_pcap.is_some() || self.options.pcap.is_some() => {
                 return Err(format!(
                     "port {}: options rxq_pcap and pcap are for type pcap, not {}",
                     self.name,
@@ -444,6 +477,13 @@ impl PortConfig {
                 ))
             }
             _ => {}
+        }
+        if self.options.hw_offload && self.port_type != PortType::System {
+            return Err(format!(
+                "port {}: hw-offload is for system ports, not {}",
+                self.name,
+                self.port_type.as_str()
+            ));
         }
         Ok(())
     }
@@ -472,6 +512,15 @@ impl Config {
         }
         if d.upcall_queue > 1 << 20 || d.execute_queue > 1 << 20 {
             return Err("upcall-queue and execute-queue must be at most 1048576".into());
+        }
+        if oxvs_offload::TcPolicy::parse(&d.tc_policy).is_none() {
+            return Err(format!(
+                "tc-policy \"{}\" is not none, skip_sw or skip_hw",
+                d.tc_policy
+            ));
+        }
+        if d.offload_min_packets == 0 {
+            return Err("offload-min-packets must be at least 1".into());
         }
         let mut names: std::collections::HashMap<&str, &str> = std::collections::HashMap::new();
         for b in &self.bridges {

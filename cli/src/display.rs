@@ -6,8 +6,8 @@ use std::fmt::Write;
 
 use crate::odp::format_tcp_flags_short;
 use crate::proto::{
-    ControllerState, CoverageLine, CtlData, DpFlow, FdbEntry, LinkState, ShowData, ShowPort,
-    UpcallData,
+    ControllerState, CoverageLine, CtlData, DpFlow, FdbEntry, LinkState, OffloadData, ShowData,
+    ShowPort, UpcallData,
 };
 use oxvs_ofproto::bridge::OFPP_LOCAL;
 
@@ -38,6 +38,7 @@ pub fn render(data: &CtlData) -> String {
         CtlData::Show(s) => render_show(s),
         CtlData::Flows(f) => render_flows(f),
         CtlData::Upcall(u) => render_upcall(u),
+        CtlData::Offload(o) => render_offload(o),
         CtlData::Coverage(c) => render_coverage(c),
         CtlData::Fdb(f) => render_fdb(f),
     }
@@ -155,6 +156,71 @@ pub fn render_flows(flows: &[DpFlow]) -> String {
             let _ = write!(s, ", flags:{}", format_tcp_flags_short(f.tcp_flags));
         }
         let _ = writeln!(s, ", actions:{}", f.actions);
+    }
+    s
+}
+
+pub fn render_offload(o: &OffloadData) -> String {
+    let mut s = String::new();
+    match &o.flower_error {
+        None => {
+            let _ = writeln!(s, "tc flower: available");
+        }
+        Some(e) => {
+            let _ = writeln!(
+                s,
+                "tc flower: unavailable ({e}); every flow stays in software"
+            );
+        }
+    }
+    let _ = writeln!(
+        s,
+        "tc actions: {}",
+        if o.actions.is_empty() {
+            "none".to_string()
+        } else {
+            o.actions.join(", ")
+        }
+    );
+    let _ = writeln!(s, "tc-policy: {}", o.tc_policy);
+    let _ = writeln!(s, "offload after: {} packets", o.min_packets);
+    let ports: Vec<String> = o
+        .ports
+        .iter()
+        .map(|(n, i)| format!("{n} (ifindex {i})"))
+        .collect();
+    let _ = writeln!(
+        s,
+        "offloading ports: {}",
+        if ports.is_empty() {
+            "none".to_string()
+        } else {
+            ports.join(", ")
+        }
+    );
+    let _ = writeln!(
+        s,
+        "filters: (installed {}) (removed {}) (refused {}) (kernel errors {}) (healed {}) (tc packets {})",
+        o.installed, o.removed, o.refused, o.kernel_errors, o.healed, o.tc_packets
+    );
+    for f in &o.flows {
+        let _ = write!(
+            s,
+            "{}, packets:{}, bytes:{}, actions:{}, offloaded:{}",
+            f.flow.matches,
+            f.flow.packets,
+            f.flow.bytes,
+            f.flow.actions,
+            if f.placement == "none" { "no" } else { "yes" }
+        );
+        match &f.reason {
+            Some(r) => {
+                let _ = writeln!(s, ", reason:{r}");
+            }
+            None => {
+                let _ = writeln!(s, ", dp:{}", f.placement);
+            }
+        }
     }
     s
 }

@@ -118,6 +118,14 @@ pub enum CtlRequest {
     DelFlows,
     /// `upcall/show`.
     UpcallShow,
+    /// `offload/show`: tc capabilities and each megaflow's placement.
+    OffloadShow,
+    /// Changes a port's settings (the port reopens with them).
+    SetPort {
+        port: String,
+        #[serde(default)]
+        hw_offload: Option<bool>,
+    },
     /// `coverage/show`.
     CoverageShow,
     /// `fdb/show BRIDGE`: the learned MAC table.
@@ -224,6 +232,36 @@ pub struct DpFlow {
     pub actions: String,
 }
 
+/// `offload/show`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffloadData {
+    /// `None` if the kernel has cls_flower; else why not.
+    pub flower_error: Option<String>,
+    /// The tc actions the kernel has.
+    pub actions: Vec<String>,
+    pub tc_policy: String,
+    pub min_packets: u64,
+    /// Ports whose ingress oxvs owns: name and ifindex.
+    pub ports: Vec<(String, u32)>,
+    pub flows: Vec<OffloadFlow>,
+    pub installed: u64,
+    pub removed: u64,
+    pub refused: u64,
+    pub kernel_errors: u64,
+    pub healed: u64,
+    pub tc_packets: u64,
+}
+
+/// One megaflow and where it is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffloadFlow {
+    pub flow: DpFlow,
+    /// "in_hw", "tc" (tc's software path) or "none".
+    pub placement: String,
+    /// Why it is not offloaded.
+    pub reason: Option<String>,
+}
+
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UpcallData {
     pub datapath: String,
@@ -279,6 +317,7 @@ pub enum CtlData {
     Show(ShowData),
     Flows(Vec<DpFlow>),
     Upcall(UpcallData),
+    Offload(OffloadData),
     Coverage(Vec<CoverageLine>),
     Fdb(Vec<FdbEntry>),
 }
@@ -424,6 +463,7 @@ mod tests {
                     options: PortOptions {
                         rxq_pcap: Some("/x".into()),
                         pcap: None,
+                        hw_offload: false,
                     },
                     ofport: Some(3),
                     tag: Some(5),

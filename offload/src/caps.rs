@@ -54,11 +54,7 @@ impl fmt::Display for Capabilities {
             None => write!(f, "cls_flower: yes")?,
         }
         for k in ACTION_KINDS {
-            write!(
-                f,
-                "\nact_{k}: {}",
-                if self.has(k) { "yes" } else { "no" }
-            )?;
+            write!(f, "\nact_{k}: {}", if self.has(k) { "yes" } else { "no" })?;
         }
         Ok(())
     }

@@ -233,8 +233,7 @@ fn ip_keys(k: &FlowKey, m: &FlowKey, v6: bool, v: &mut Vec<K>) -> Result<(), Rea
         if m.ipv6_label() != 0 {
             return Err(Reason::Match("ipv6_label"));
         }
-        if m.nd_target_hi() != 0 || m.nd_target_lo() != 0 || m.arp_sha() != 0 || m.arp_tha() != 0
-        {
+        if m.nd_target_hi() != 0 || m.nd_target_lo() != 0 || m.arp_sha() != 0 || m.arp_tha() != 0 {
             return Err(Reason::Match("neighbour discovery fields"));
         }
     } else {
@@ -677,8 +676,7 @@ fn tc_actions(
     match last_mirror {
         Some(i) if i + 1 == out.len() && pedit.keys.is_empty() => {
             if let Some(TcActionAttribute::Options(o)) = out[i].attributes.last_mut() {
-                if let Some(TcActionOption::Mirror(TcActionMirrorOption::Parms(m))) =
-                    o.first_mut()
+                if let Some(TcActionOption::Mirror(TcActionMirrorOption::Parms(m))) = o.first_mut()
                 {
                     m.generic.action = TcActionType::Stolen;
                     m.eaction = match m.eaction {
@@ -708,8 +706,18 @@ fn set_header(s: &SetHeader, l4: Option<u8>, p: &mut Pedit) -> Result<(), Reason
         SetHeader::Ipv4 { value, mask } => {
             p.set(PEDIT_IP4, 1, &[value.tos], &[mask.tos]);
             p.set(PEDIT_IP4, 8, &[value.ttl], &[mask.ttl]);
-            p.set(PEDIT_IP4, 12, &value.src.to_be_bytes(), &mask.src.to_be_bytes());
-            p.set(PEDIT_IP4, 16, &value.dst.to_be_bytes(), &mask.dst.to_be_bytes());
+            p.set(
+                PEDIT_IP4,
+                12,
+                &value.src.to_be_bytes(),
+                &mask.src.to_be_bytes(),
+            );
+            p.set(
+                PEDIT_IP4,
+                16,
+                &value.dst.to_be_bytes(),
+                &mask.dst.to_be_bytes(),
+            );
             p.csum |= CSUM_IPV4HDR;
             if mask.src != 0 || mask.dst != 0 {
                 p.csum |= l4_csum(l4);
@@ -721,20 +729,50 @@ fn set_header(s: &SetHeader, l4: Option<u8>, p: &mut Pedit) -> Result<(), Reason
             let wmask = (u32::from(mask.tclass) << 20) | (mask.label & 0x000f_ffff);
             p.set(PEDIT_IP6, 0, &word.to_be_bytes(), &wmask.to_be_bytes());
             p.set(PEDIT_IP6, 7, &[value.hlimit], &[mask.hlimit]);
-            p.set(PEDIT_IP6, 8, &value.src.to_be_bytes(), &mask.src.to_be_bytes());
-            p.set(PEDIT_IP6, 24, &value.dst.to_be_bytes(), &mask.dst.to_be_bytes());
+            p.set(
+                PEDIT_IP6,
+                8,
+                &value.src.to_be_bytes(),
+                &mask.src.to_be_bytes(),
+            );
+            p.set(
+                PEDIT_IP6,
+                24,
+                &value.dst.to_be_bytes(),
+                &mask.dst.to_be_bytes(),
+            );
             if mask.src != 0 || mask.dst != 0 {
                 p.csum |= l4_csum(l4) | if l4 == Some(58) { CSUM_ICMP } else { 0 };
             }
         }
         SetHeader::Tcp { value, mask } => {
-            p.set(PEDIT_TCP, 0, &value.src.to_be_bytes(), &mask.src.to_be_bytes());
-            p.set(PEDIT_TCP, 2, &value.dst.to_be_bytes(), &mask.dst.to_be_bytes());
+            p.set(
+                PEDIT_TCP,
+                0,
+                &value.src.to_be_bytes(),
+                &mask.src.to_be_bytes(),
+            );
+            p.set(
+                PEDIT_TCP,
+                2,
+                &value.dst.to_be_bytes(),
+                &mask.dst.to_be_bytes(),
+            );
             p.csum |= CSUM_TCP;
         }
         SetHeader::Udp { value, mask } => {
-            p.set(PEDIT_UDP, 0, &value.src.to_be_bytes(), &mask.src.to_be_bytes());
-            p.set(PEDIT_UDP, 2, &value.dst.to_be_bytes(), &mask.dst.to_be_bytes());
+            p.set(
+                PEDIT_UDP,
+                0,
+                &value.src.to_be_bytes(),
+                &mask.src.to_be_bytes(),
+            );
+            p.set(
+                PEDIT_UDP,
+                2,
+                &value.dst.to_be_bytes(),
+                &mask.dst.to_be_bytes(),
+            );
             p.csum |= CSUM_UDP;
         }
         SetHeader::Vlan { .. } => return Err(Reason::Action("set of the VLAN TCI")),

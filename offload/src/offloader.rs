@@ -371,7 +371,11 @@ impl<T: TcOps> Offloader<T> {
                 .map(|i| (i.handle, i))
                 .collect();
             let mut missing = Vec::new();
-            for (k, f) in self.filters.iter_mut().filter(|(_, f)| f.in_port == dp_port) {
+            for (k, f) in self
+                .filters
+                .iter_mut()
+                .filter(|(_, f)| f.in_port == dp_port)
+            {
                 match by_handle.get(&f.handle) {
                     Some(i) => {
                         // tc's packet counter is 32 bits wide.
@@ -396,7 +400,11 @@ impl<T: TcOps> Offloader<T> {
                 let Some(mut f) = self.filters.remove(&k) else {
                     continue;
                 };
-                tracing::warn!(ifindex, handle = f.handle, "tc filter vanished; reinstalling");
+                tracing::warn!(
+                    ifindex,
+                    handle = f.handle,
+                    "tc filter vanished; reinstalling"
+                );
                 self.counters.healed += 1;
                 f.packets = 0;
                 f.bytes = 0;

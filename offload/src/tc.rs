@@ -3,8 +3,8 @@
 //! message kept so that a refusal can be shown to the user as the reason.
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP,
-    NLM_F_EXCL, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
+    NLM_F_REQUEST,
 };
 use netlink_packet_route::tc::{
     TcAction, TcActionAttribute, TcActionMirrorOption, TcActionOption, TcAttribute,
@@ -164,8 +164,7 @@ impl TcSocket {
         let all = self.dump(RouteNetlinkMessage::GetQueueDiscipline(msg))?;
         Ok(all.into_iter().any(|m| match m {
             RouteNetlinkMessage::NewQueueDiscipline(q) => {
-                q.header.index == ifindex as i32
-                    && u32::from(q.header.parent) == CLSACT_PARENT
+                q.header.index == ifindex as i32 && u32::from(q.header.parent) == CLSACT_PARENT
             }
             _ => false,
         }))

@@ -331,7 +331,11 @@ fn ipv4_and_port_rewrites_are_pedit_keys_with_checksums() {
         assert_eq!(u16::from_ne_bytes([inner[12], inner[13]]), 0, "CMD set");
         off += (len + 3) & !3;
     }
-    let got: Vec<_> = keys.iter().zip(&htypes).map(|(k, h)| (*h, k.2, k.0, k.1)).collect();
+    let got: Vec<_> = keys
+        .iter()
+        .zip(&htypes)
+        .map(|(k, h)| (*h, k.2, k.0, k.1))
+        .collect();
     assert_eq!(
         got,
         vec![
@@ -424,7 +428,14 @@ fn what_tc_cannot_say_stays_in_software_with_a_reason() {
     let lacking = Devs(d.0.clone(), vec!["pedit"]);
     let set = SetHeader::udp_exact(1, 2);
     assert_eq!(
-        flower::translate(&k, &m, &[Action::Set(set), Action::Output(2)], &lacking, b"").err(),
+        flower::translate(
+            &k,
+            &m,
+            &[Action::Set(set), Action::Output(2)],
+            &lacking,
+            b""
+        )
+        .err(),
         Some(Reason::KernelLacks("pedit"))
     );
 }
@@ -473,7 +484,8 @@ impl TcOps for FakeTc {
         }
         self.log
             .push(format!("add filter {} {} {}", f.ifindex, f.prio, f.handle));
-        self.filters.insert((f.ifindex, f.prio, f.handle), f.clone());
+        self.filters
+            .insert((f.ifindex, f.prio, f.handle), f.clone());
         Ok(())
     }
     fn del_filter(&mut self, ifindex: u32, prio: u16, handle: u32) -> Result<(), TcError> {
@@ -493,7 +505,8 @@ impl TcOps for FakeTc {
             .keys()
             .filter(|k| k.0 == ifindex)
             .map(|k| {
-                let (packets, bytes, ago) = self.counts.get(&(k.0, k.2)).copied().unwrap_or_default();
+                let (packets, bytes, ago) =
+                    self.counts.get(&(k.0, k.2)).copied().unwrap_or_default();
                 FilterInfo {
                     prio: k.1,
                     handle: k.2,
@@ -626,14 +639,18 @@ fn kernel_refusals_and_untranslatable_flows_keep_their_reason() {
         .insert(&k3, &m3, Arc::from(vec![Action::Output(1)]))
         .expect("insert")
         .flow;
-    assert!(matches!(o.placement(&h), Placement::NotOffloaded(r) if r.contains("hw-offload is not enabled")));
+    assert!(
+        matches!(o.placement(&h), Placement::NotOffloaded(r) if r.contains("hw-offload is not enabled"))
+    );
 }
 
 #[test]
 fn a_kernel_without_flower_offloads_nothing_and_says_why() {
     let mut o = Offloader::new(
         FakeTc::default(),
-        Capabilities::none("Error: TC classifier not found. (No such file or directory (os error 2))"),
+        Capabilities::none(
+            "Error: TC classifier not found. (No such file or directory (os error 2))",
+        ),
         OffloadSettings::default(),
     );
     assert!(o.attach_port(1, "veth1", 11, 99).is_err());

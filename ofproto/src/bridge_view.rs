@@ -28,6 +28,9 @@ pub trait PortSource: Send + Sync {
     fn counters(&self, dp_port: u32) -> Option<oxvs_datapath::port::PortStats>;
     /// The datapath clock (ms), for revalidation at barriers.
     fn dp_now_ms(&self) -> u64;
+    /// Called after a barrier's revalidation removed stale megaflows, for
+    /// caches below the datapath (tc offload) to drop theirs too.
+    fn megaflows_synced(&self) {}
 }
 
 pub struct BridgeView {
@@ -120,6 +123,7 @@ impl SwitchView for BridgeView {
     fn sync(&self) {
         self.bridge
             .revalidate(&self.dp, self.ports.dp_now_ms(), 1000);
+        self.ports.megaflows_synced();
     }
 
     fn flow_mod(&self, fm: &FlowMod) -> Result<(), OfpError> {

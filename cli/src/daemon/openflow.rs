@@ -15,6 +15,7 @@ use oxvs_ofproto::bridge::{Bridge, BridgePort};
 use oxvs_ofproto::bridge_view::{serve_bridge, BridgeView, PortSource};
 use oxvs_ofproto::server::Listen;
 
+use super::runtime::SharedOffloader;
 use super::Clock;
 
 /// What OpenFlow sessions learn about a datapath port.
@@ -47,6 +48,7 @@ impl PortInfos {
 struct Source {
     infos: PortInfos,
     clock: Clock,
+    offload: SharedOffloader,
 }
 
 impl PortSource for Source {
@@ -63,6 +65,12 @@ impl PortSource for Source {
 
     fn dp_now_ms(&self) -> u64 {
         self.clock.now_ms()
+    }
+
+    fn megaflows_synced(&self) {
+        // The barrier reply waits until tc no longer forwards by a removed
+        // megaflow.
+        self.offload.lock().remove_dead();
     }
 }
 
@@ -106,10 +114,11 @@ pub struct OpenFlow {
     rt: tokio::runtime::Runtime,
     pub infos: PortInfos,
     clock: Clock,
+    offload: SharedOffloader,
 }
 
 impl OpenFlow {
-    pub fn new(clock: Clock) -> std::io::Result<OpenFlow> {
+    pub fn new(clock: Clock, offload: SharedOffloader) -> std::io::Result<OpenFlow> {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("oxvs-openflow")
@@ -119,6 +128,7 @@ impl OpenFlow {
             rt,
             infos: PortInfos::default(),
             clock,
+            offload,
         })
     }
 
@@ -136,6 +146,7 @@ impl OpenFlow {
             ports: Arc::new(Source {
                 infos: self.infos.clone(),
                 clock: self.clock,
+                offload: self.offload.clone(),
             }),
         })
     }

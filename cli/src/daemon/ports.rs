@@ -9,31 +9,44 @@ use oxvs_datapath::port::{
     TapPort,
 };
 
+use oxvs_offload::Redirect;
+
+use super::runtime::SharedOffloader;
 use crate::config::{PortOptions, PortType};
 use crate::sys::EventFd;
 
-/// Opens port `name` of type `ty` as datapath port `dp_port`. The error is
-/// a sentence for the user.
+/// Opens port `name` of type `ty` as datapath port `dp_port`, and tells the
+/// offloader where tc should send packets output to it. A system port with
+/// `hw-offload` on a kernel with flower gets its misses through tc (see
+/// [`OffloadedPort`]); if that cannot be set up, it runs in software and the
+/// log says why. The error is a sentence for the user.
 pub fn open_port(
     name: &str,
     ty: PortType,
     options: &PortOptions,
     dp_port: u32,
+    offload: &SharedOffloader,
 ) -> Result<Box<dyn Port>, String> {
-    match ty {
+    let port: Box<dyn Port> = match ty {
         PortType::System => {
-            let opts = AfPacketOptions {
-                in_port: dp_port,
-                ..AfPacketOptions::default()
-            };
-            AfPacketPort::open(name, opts)
-                .map(|p| Box::new(p) as Box<dyn Port>)
-                .map_err(|e| match e {
-                    PortError::Config { reason, .. } if reason.contains("no such interface") => {
-                        format!("could not open network device {name} (No such device)")
+            let offloaded = if options.hw_offload {
+                match OffloadedPort::open(name, dp_port, offload) {
+                    Ok(p) => Some(p),
+                    Err(e) => {
+                        tracing::warn!(
+                            port = name,
+                            "hw-offload not possible, port runs in software: {e}"
+                        );
+                        None
                     }
-                    e => format!("could not open network device {name}: {e}"),
-                })
+                }
+            } else {
+                None
+            };
+            match offloaded {
+                Some(p) => Box::new(p),
+                None => Box::new(open_af_packet(name, dp_port, true)?),
+            }
         }
         PortType::Internal | PortType::Tap => {
             let opts = TapOptions {
@@ -49,11 +62,125 @@ pub fn open_port(
                         ty.as_str()
                     ),
                     e => format!("could not create {} port {name}: {e}", ty.as_str()),
-                })
+                })?
         }
-        PortType::Pcap => {
-            PcapPort::open(name, options, dp_port).map(|p| Box::new(p) as Box<dyn Port>)
+        PortType::Pcap => Box::new(PcapPort::open(name, options, dp_port)?),
+    };
+    let redirect = match ty {
+        PortType::System => oxvs_offload::ifindex(name).map(Redirect::Egress),
+        // What the datapath writes to a tap, the kernel receives on it.
+        PortType::Internal | PortType::Tap => oxvs_offload::ifindex(name).map(Redirect::Ingress),
+        PortType::Pcap => None,
+    };
+    offload.lock().set_output(dp_port, redirect);
+    Ok(port)
+}
+
+fn open_af_packet(name: &str, dp_port: u32, receive: bool) -> Result<AfPacketPort, String> {
+    let opts = AfPacketOptions {
+        in_port: dp_port,
+        receive,
+        ..AfPacketOptions::default()
+    };
+    AfPacketPort::open(name, opts).map_err(|e| match e {
+        PortError::Config { reason, .. } if reason.contains("no such interface") => {
+            format!("could not open network device {name} (No such device)")
         }
+        e => format!("could not open network device {name}: {e}"),
+    })
+}
+
+/// A system port whose ingress tc owns: established flows are forwarded by
+/// flower filters on the device, and a lowest-priority catch-all redirects
+/// every other frame to a private tap (`ox-miss<N>`), which is where this
+/// port receives. AF_PACKET on the device itself would see every frame
+/// before tc does (taps run ahead of ingress), so frames tc forwarded would
+/// reach the switch too; the miss tap sees only what tc left. Transmit goes
+/// out of the device through a socket that receives nothing. Dropping the
+/// port gives the device's ingress back (qdisc and filters removed).
+pub struct OffloadedPort {
+    name: String,
+    dp_port: u32,
+    rx: TapPort,
+    tx: AfPacketPort,
+    offload: SharedOffloader,
+}
+
+impl OffloadedPort {
+    fn open(name: &str, dp_port: u32, offload: &SharedOffloader) -> Result<OffloadedPort, String> {
+        if let Some(e) = &offload.lock().capabilities().flower_error {
+            return Err(format!("the kernel has no cls_flower ({e})"));
+        }
+        let ifindex = oxvs_offload::ifindex(name)
+            .ok_or_else(|| format!("could not open network device {name} (No such device)"))?;
+        let tx = open_af_packet(name, dp_port, false)?;
+        let miss = format!("ox-miss{dp_port}");
+        let rx = TapPort::open(
+            &miss,
+            TapOptions {
+                in_port: dp_port,
+                up: false,
+                persist: false,
+            },
+        )
+        .map_err(|e| format!("miss device {miss}: {e}"))?;
+        // The kernel must not send its own frames (IPv6 router
+        // solicitations, DAD) out of the miss tap: they would look like
+        // frames received on the port.
+        let _ = std::fs::write(format!("/proc/sys/net/ipv6/conf/{miss}/disable_ipv6"), "1");
+        rx.set_up(true)
+            .map_err(|e| format!("miss device {miss}: {e}"))?;
+        let miss_ifindex =
+            oxvs_offload::ifindex(&miss).ok_or_else(|| format!("miss device {miss} vanished"))?;
+        offload
+            .lock()
+            .attach_port(dp_port, name, ifindex, miss_ifindex)
+            .map_err(|e| format!("tc on {name}: {e}"))?;
+        Ok(OffloadedPort {
+            name: name.to_string(),
+            dp_port,
+            rx,
+            tx,
+            offload: offload.clone(),
+        })
+    }
+}
+
+impl Drop for OffloadedPort {
+    fn drop(&mut self) {
+        self.offload.lock().detach_port(self.dp_port);
+    }
+}
+
+impl Port for OffloadedPort {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn recv(&mut self, batch: &mut PacketBatch) -> Result<usize, PortError> {
+        self.rx.recv(batch)
+    }
+
+    fn send(&mut self, packets: &[Packet]) -> Result<usize, PortError> {
+        self.tx.send(packets)
+    }
+
+    fn stats(&self) -> PortStats {
+        let (r, t) = (self.rx.stats(), self.tx.stats());
+        PortStats {
+            rx_packets: r.rx_packets,
+            rx_bytes: r.rx_bytes,
+            rx_dropped: r.rx_dropped,
+            rx_errors: r.rx_errors,
+            tx_packets: t.tx_packets,
+            tx_bytes: t.tx_bytes,
+            tx_dropped: t.tx_dropped,
+            tx_errors: t.tx_errors,
+        }
+    }
+
+    fn rx_fd(&self) -> Option<RawFd> {
+        self.rx.rx_fd()
     }
 }
 

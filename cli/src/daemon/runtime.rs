@@ -8,6 +8,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use oxvs_datapath::{Datapath, DatapathConfig};
+use oxvs_offload::tc::TcSocket;
+use oxvs_offload::{OffloadSettings, Offloader, TcPolicy};
 use oxvs_ofproto::bridge::UpcallDispatcher;
 
 use super::openflow::OpenFlow;
@@ -41,8 +43,20 @@ pub struct DaemonCounters {
     pub last_pass_us: AtomicU64,
 }
 
+/// The tc offloader, shared by the revalidator, barriers and the control
+/// socket (writers all: each call talks netlink).
+pub type SharedOffloader = Arc<parking_lot::Mutex<Offloader<TcSocket>>>;
+
+fn offload_settings(s: &DatapathSettings) -> OffloadSettings {
+    OffloadSettings {
+        policy: TcPolicy::parse(&s.tc_policy).unwrap_or_default(),
+        min_packets: s.offload_min_packets.max(1),
+    }
+}
+
 pub struct Runtime {
     pub dp: Arc<Datapath>,
+    pub offload: SharedOffloader,
     pub clock: Clock,
     pub dispatcher: UpcallDispatcher,
     pub poll: PollHandle,
@@ -70,6 +84,19 @@ impl Runtime {
         let counters = Arc::new(DaemonCounters::default());
         let stop = Arc::new(AtomicBool::new(false));
         let waker = Arc::new(EventFd::new()?);
+        let caps = oxvs_offload::caps::probe();
+        match &caps.flower_error {
+            None => tracing::info!(actions = ?caps.actions, "tc flower offload available"),
+            Some(e) => tracing::info!(
+                "tc offload unavailable, switching in software only: the kernel has no cls_flower ({e})"
+            ),
+        }
+        let tc = TcSocket::open().map_err(std::io::Error::other)?;
+        let offload: SharedOffloader = Arc::new(parking_lot::Mutex::new(Offloader::new(
+            tc,
+            caps,
+            offload_settings(s),
+        )));
 
         let mut threads = Vec::new();
         let mut handler_threads = Vec::new();
@@ -98,22 +125,26 @@ impl Runtime {
             },
         )?;
         {
-            let (dp, disp, stop, live, counters) = (
+            let (dp, disp, stop, live, counters, offload) = (
                 dp.clone(),
                 dispatcher.clone(),
                 stop.clone(),
                 live.clone(),
                 counters.clone(),
+                offload.clone(),
             );
             threads.push(
                 std::thread::Builder::new()
                     .name("oxvs-revalidator".into())
-                    .spawn(move || revalidator_loop(dp, disp, clock, stop, live, counters))?,
+                    .spawn(move || {
+                        revalidator_loop(dp, disp, clock, stop, live, counters, offload)
+                    })?,
             );
         }
-        let openflow = OpenFlow::new(clock)?;
+        let openflow = OpenFlow::new(clock, offload.clone())?;
         Ok(Runtime {
             dp,
+            offload,
             clock,
             dispatcher,
             poll,
@@ -124,6 +155,10 @@ impl Runtime {
             stop,
             threads,
         })
+    }
+
+    pub fn apply_offload_settings(&self, s: &DatapathSettings) {
+        self.offload.lock().set_settings(offload_settings(s));
     }
 
     pub fn set_flow_limit(&self, limit: usize) {
@@ -150,6 +185,8 @@ impl Runtime {
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
+        // The ports' own teardown detached theirs; this catches the rest.
+        self.offload.lock().detach_all();
     }
 }
 
@@ -198,6 +235,7 @@ fn revalidator_loop(
     stop: Arc<AtomicBool>,
     live: Arc<Live>,
     counters: Arc<DaemonCounters>,
+    offload: SharedOffloader,
 ) {
     // When each never-hit flow was first seen (its stats have no time yet:
     // the packet that installed it was executed, not counted).
@@ -212,6 +250,10 @@ fn revalidator_loop(
         let now = clock.now_ms();
         let max_idle = live.max_idle_ms.load(Ordering::Relaxed);
         let bridges = disp.bridges();
+
+        // tc first: its counters and last-use times go into the megaflows
+        // before idle expiry and the bridges' crediting read them.
+        offload.lock().sync(&dp.megaflows, now);
 
         // Idle expiry, and flows whose input port no bridge owns any more.
         let mut seen_now = HashSet::new();
@@ -267,6 +309,9 @@ fn revalidator_loop(
             .iter()
             .map(|b| b.revalidate(&dp, now, active_ms))
             .sum();
+
+        // Filters of the megaflows this pass removed go now, not a pass later.
+        offload.lock().remove_dead();
 
         if last_rerank.elapsed() >= Duration::from_secs(1) {
             dp.megaflows.rerank();

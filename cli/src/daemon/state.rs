@@ -14,7 +14,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oxvs_datapath::flow_key::fmt_mac;
+use oxvs_datapath::megaflow::Megaflow;
 use oxvs_datapath::port::Port;
+use oxvs_offload::Placement;
 use oxvs_ofproto::bridge::{Bridge, BridgePort, VlanMode, OFPP_LOCAL};
 use oxvs_ofproto::bridge_view::BridgeView;
 use oxvs_ofproto::ofp::action::{port as ofp_port, Action as OfAction};
@@ -32,8 +34,9 @@ use crate::config::{
 };
 use crate::odp;
 use crate::proto::{
-    ControllerState, CoverageLine, CtlData, CtlError, CtlRequest, DpFlow, FdbEntry, LinkState,
-    PortCounters, PortSpec, ShowBridge, ShowController, ShowData, ShowPort, UpcallData,
+    ControllerState, CoverageLine, CtlData, CtlError, CtlRequest, DpFlow, ErrorKind, FdbEntry,
+    LinkState, OffloadData, OffloadFlow, PortCounters, PortSpec, ShowBridge, ShowController,
+    ShowData, ShowPort, UpcallData,
 };
 
 /// The datapath's name in `show`, `upcall/show` (Open vSwitch's userspace
@@ -207,7 +210,7 @@ impl State {
         opts: &PortOptions,
     ) -> Result<(u32, Box<dyn Port>), String> {
         let dp = self.alloc.alloc();
-        match open_port(name, ty, opts, dp) {
+        match open_port(name, ty, opts, dp, &self.rt.offload) {
             Ok(p) => Ok((dp, p)),
             Err(e) => {
                 self.alloc.release(dp);
@@ -307,6 +310,7 @@ impl State {
         if let Some(dp) = p.dp_port {
             drop(self.rt.poll.remove(dp));
             b.br.del_port(p.ofport);
+            self.rt.offload.lock().set_output(dp, None);
             self.rt.purge_port_flows(dp);
             self.alloc.release(dp);
         }
@@ -482,6 +486,8 @@ impl State {
                 done()
             }
             CtlRequest::UpcallShow => Ok(CtlData::Upcall(self.upcall_show())),
+            CtlRequest::OffloadShow => Ok(CtlData::Offload(self.offload_show())),
+            CtlRequest::SetPort { port, hw_offload } => self.set_port(port, hw_offload),
             CtlRequest::CoverageShow => Ok(CtlData::Coverage(self.coverage_show())),
             CtlRequest::FdbShow { bridge } => {
                 self.bridge_cfg(&bridge)?;
@@ -735,6 +741,9 @@ impl State {
                 DpSetting::NHandlerThreads(_) => later.push("n-handler-threads"),
                 DpSetting::UpcallQueue(_) => later.push("upcall-queue"),
                 DpSetting::ExecuteQueue(_) => later.push("execute-queue"),
+                DpSetting::TcPolicy(_) | DpSetting::OffloadMinPackets(_) => {
+                    self.rt.apply_offload_settings(&self.cfg.datapath)
+                }
             }
         }
         later.sort_unstable();
@@ -851,34 +860,121 @@ impl State {
     }
 
     fn dump_flows(&self, names: bool) -> Vec<DpFlow> {
+        self.described_flows(names)
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect()
+    }
+
+    /// Every megaflow with its `dpctl/dump-flows` description, by input
+    /// port and then match.
+    fn described_flows(&self, names: bool) -> Vec<(Arc<Megaflow>, DpFlow)> {
         let now = self.rt.clock.now_ms();
         let map = self.dp_port_names();
         let namer = |no: u32| map.get(&no).cloned();
         let namer: Option<odp::PortNamer<'_>> = if names { Some(&namer) } else { None };
-        let mut flows: Vec<(u32, DpFlow)> = self
+        let mut flows: Vec<(u32, Arc<Megaflow>, DpFlow)> = self
             .rt
             .dp
             .megaflows
             .flows()
-            .iter()
+            .into_iter()
             .map(|f| {
                 let key = f.key();
                 let s = f.stats.snapshot();
-                (
-                    key.in_port(),
-                    DpFlow {
-                        matches: odp::format_match(&key, f.mask(), namer),
-                        packets: s.packets,
-                        bytes: s.bytes,
-                        used_ms_ago: (s.packets > 0).then(|| now.saturating_sub(s.used_ms)),
-                        tcp_flags: s.tcp_flags,
-                        actions: odp::format_actions(&f.actions, namer),
-                    },
-                )
+                let d = DpFlow {
+                    matches: odp::format_match(&key, f.mask(), namer),
+                    packets: s.packets,
+                    bytes: s.bytes,
+                    used_ms_ago: (s.packets > 0).then(|| now.saturating_sub(s.used_ms)),
+                    tcp_flags: s.tcp_flags,
+                    actions: odp::format_actions(&f.actions, namer),
+                };
+                (key.in_port(), f, d)
             })
             .collect();
-        flows.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.matches.cmp(&b.1.matches)));
-        flows.into_iter().map(|(_, f)| f).collect()
+        flows.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.2.matches.cmp(&b.2.matches)));
+        flows.into_iter().map(|(_, f, d)| (f, d)).collect()
+    }
+
+    fn offload_show(&self) -> OffloadData {
+        let flows = self.described_flows(true);
+        let o = self.rt.offload.lock();
+        let caps = o.capabilities();
+        let c = o.counters();
+        let settings = o.settings();
+        OffloadData {
+            flower_error: caps.flower_error.clone(),
+            actions: caps.actions.iter().map(|a| a.to_string()).collect(),
+            tc_policy: settings.policy.as_str().to_string(),
+            min_packets: settings.min_packets,
+            ports: o.ports().into_iter().map(|(_, n, i)| (n, i)).collect(),
+            flows: flows
+                .into_iter()
+                .map(|(f, d)| {
+                    let (placement, reason) = match o.placement(&f) {
+                        Placement::InHw => ("in_hw", None),
+                        Placement::InTcSoftware => ("tc", None),
+                        Placement::NotOffloaded(r) => ("none", Some(r)),
+                    };
+                    OffloadFlow {
+                        flow: d,
+                        placement: placement.to_string(),
+                        reason,
+                    }
+                })
+                .collect(),
+            installed: c.installed,
+            removed: c.removed,
+            refused: c.refused,
+            kernel_errors: c.kernel_errors,
+            healed: c.healed,
+            tc_packets: c.tc_packets,
+        }
+    }
+
+    fn set_port(&mut self, port: String, hw_offload: Option<bool>) -> Result<CtlData, CtlError> {
+        let Some((bridge, _)) = self.cfg.find_port(&port) else {
+            return Err(CtlError::new(
+                ErrorKind::NotFound,
+                format!("no port named {port}"),
+            ));
+        };
+        let bridge = bridge.name.clone();
+        let mut new = self.cfg.clone();
+        let Some(pc) = new
+            .bridge_mut(&bridge)
+            .and_then(|b| b.ports.iter_mut().find(|p| p.name == port))
+        else {
+            return Err(CtlError::new(
+                ErrorKind::NotFound,
+                format!("no port named {port}"),
+            ));
+        };
+        if let Some(v) = hw_offload {
+            pc.options.hw_offload = v;
+        }
+        let options = pc.options.clone();
+        new.validate().map_err(CtlError::bad)?;
+        self.commit(new)?;
+        if let Some(p) = self
+            .bridges
+            .get_mut(&bridge)
+            .and_then(|b| b.ports.get_mut(&port))
+        {
+            p.options = options;
+        }
+        // Its megaflows were made for the old device setup.
+        if let Some(dp) = self
+            .bridges
+            .get(&bridge)
+            .and_then(|b| b.ports.get(&port))
+            .and_then(|p| p.dp_port)
+        {
+            self.rt.purge_port_flows(dp);
+        }
+        self.reopen(&bridge, &port);
+        done()
     }
 
     fn upcall_show(&self) -> UpcallData {
@@ -1024,7 +1120,7 @@ impl State {
         match p.dp_port {
             Some(dp) => {
                 drop(self.rt.poll.remove(dp));
-                match open_port(name, ty, &opts, dp) {
+                match open_port(name, ty, &opts, dp, &self.rt.offload) {
                     Ok(port) => {
                         self.rt.poll.add(dp, port);
                         p.status = Status::Up;
@@ -1038,7 +1134,7 @@ impl State {
             }
             None => {
                 let dp = self.alloc.alloc();
-                match open_port(name, ty, &opts, dp) {
+                match open_port(name, ty, &opts, dp, &self.rt.offload) {
                     Ok(port) => {
                         let bp = BridgePort {
                             ofp_port: p.ofport,
