@@ -285,6 +285,28 @@ impl<T: TcOps> Offloader<T> {
         Ok(())
     }
 
+    /// Removes what a crashed oxvs left on device `ifindex` (a clsact whose
+    /// filters carry oxvs's cookie, whose catch-all would send frames to a
+    /// miss device that is gone). Other qdiscs are left alone. Returns true
+    /// if something was removed.
+    pub fn clear_stale(&mut self, ifindex: u32) -> bool {
+        if !self.caps.flower() || self.ports.values().any(|p| p.ifindex == ifindex) {
+            return false;
+        }
+        let ours = match self.tc.dump_filters(ifindex) {
+            Ok(f) => f.iter().any(|i| i.cookie.as_deref() == Some(COOKIE)),
+            Err(_) => false,
+        };
+        if ours && self.tc.del_clsact(ifindex).is_ok() {
+            tracing::info!(
+                ifindex,
+                "removed the tc qdisc and filters a previous oxvs left"
+            );
+            return true;
+        }
+        false
+    }
+
     /// Gives the ingress of `dp_port` back: its qdisc and every filter go.
     pub fn detach_port(&mut self, dp_port: u32) {
         let Some(p) = self.ports.remove(&dp_port) else {

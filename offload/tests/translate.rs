@@ -452,7 +452,7 @@ fn fragment_bits_map_to_flower_key_flags() {
 }
 
 /// A tc that keeps filters in memory and can be told to refuse.
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct FakeTc {
     qdiscs: Vec<u32>,
     filters: HashMap<(u32, u16, u32), FilterSpec>,
@@ -507,12 +507,26 @@ impl TcOps for FakeTc {
             .map(|k| {
                 let (packets, bytes, ago) =
                     self.counts.get(&(k.0, k.2)).copied().unwrap_or_default();
+                let cookie = self.filters[k]
+                    .options
+                    .iter()
+                    .find_map(|o| match o {
+                        K::Actions(a) => a.first().cloned(),
+                        _ => None,
+                    })
+                    .and_then(|a| {
+                        a.attributes.iter().find_map(|x| match x {
+                            TcActionAttribute::Cookie(c) => Some(c.clone()),
+                            _ => None,
+                        })
+                    });
                 FilterInfo {
                     prio: k.1,
                     handle: k.2,
                     packets,
                     bytes,
                     last_used_ago_ms: ago,
+                    cookie,
                     ..FilterInfo::default()
                 }
             })
@@ -665,4 +679,32 @@ fn a_kernel_without_flower_offloads_nothing_and_says_why() {
         Placement::NotOffloaded(r) => assert!(r.contains("no cls_flower"), "{r}"),
         p => panic!("{p:?}"),
     }
+}
+
+#[test]
+fn what_a_crashed_oxvs_left_is_cleared_and_nothing_else() {
+    let mut crashed = offloader();
+    // The process dies: its tc state stays in the kernel.
+    let kernel = crashed.tc().clone();
+    let mut o = Offloader::new(kernel, caps(), OffloadSettings::default());
+    // Not attached (hw-offload now off): the stale clsact goes.
+    assert!(o.clear_stale(11));
+    assert!(o.tc().qdiscs.is_empty() && o.tc().filters.is_empty());
+    // A device with someone else's filters keeps them.
+    o.tc().qdiscs.push(20);
+    o.tc().filters.insert(
+        (20, 5, 9),
+        FilterSpec {
+            ifindex: 20,
+            prio: 5,
+            handle: 9,
+            options: vec![K::EthType(0x0800)],
+        },
+    );
+    assert!(!o.clear_stale(20));
+    assert_eq!(o.tc().qdiscs, [20]);
+    // Attaching replaces whatever was there.
+    o.attach_port(2, "veth2", 20, 98).expect("attach");
+    assert!(!o.tc().filters.contains_key(&(20, 5, 9)));
+    assert!(o.tc().filters.contains_key(&(20, 0xfff0, 1)));
 }

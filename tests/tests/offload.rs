@@ -260,7 +260,9 @@ fn established_flows_are_forwarded_by_tc_exactly_once() {
     for h in &handles {
         tc(
             &sw,
-            &["filter", "del", "dev", "p1", "ingress", "pref", "1", "handle", h, "flower"],
+            &[
+                "filter", "del", "dev", "p1", "ingress", "pref", "1", "handle", h, "flower",
+            ],
         );
     }
     assert!(
@@ -306,7 +308,32 @@ fn established_flows_are_forwarded_by_tc_exactly_once() {
     let (seen, dups) = udp_burst(&h1, &h2, 5001, 6001, 200);
     assert_eq!((seen.len(), dups), (200, 0), "software fallback");
 
-    // 7. Stopping oxvsd leaves no qdisc, filter or miss device behind.
+    // 7. kill -9: tc keeps the dead switch's filters (the catch-all now
+    // leads nowhere) until oxvsd comes back and replaces them.
+    ctl_ok(BINS, &dirs, &["set-dp", "tc-policy=none"]);
+    let (seen, _) = udp_burst(&h1, &h2, 5002, 6002, 50);
+    assert_eq!(seen.len(), 50);
+    d.kill9();
+    assert!(tc(&sw, &["qdisc", "show", "dev", "p1"]).contains("clsact"));
+    let mut d = Daemon::start(BINS, &dirs, &sw);
+    udp_ping(&h1, &h2, Duration::from_secs(10)).expect("ping after restart");
+    let (seen, dups) = udp_burst(&h1, &h2, 5002, 6002, 200);
+    assert_eq!((seen.len(), dups), (200, 0), "after restart");
+    let filters = tc(&sw, &["filter", "show", "dev", "p1", "ingress"]);
+    assert!(filters.contains("ox-miss"), "{filters}");
+
+    // 8. hw-offload off: the port's ingress is given back.
+    ctl_ok(BINS, &dirs, &["set-port", "p1", "hw-offload=false"]);
+    assert!(!tc(&sw, &["qdisc", "show", "dev", "p1"]).contains("clsact"));
+    let (seen, dups) = udp_burst(&h1, &h2, 5002, 6002, 200);
+    assert_eq!(
+        (seen.len(), dups),
+        (200, 0),
+        "software after hw-offload=false"
+    );
+    ctl_ok(BINS, &dirs, &["set-port", "p1", "hw-offload=true"]);
+
+    // 9. Stopping oxvsd leaves no qdisc, filter or miss device behind.
     ctl_ok(BINS, &dirs, &["exit"]);
     assert!(
         d.wait_exit(Duration::from_secs(10)).is_some(),

@@ -45,7 +45,12 @@ pub fn open_port(
             };
             match offloaded {
                 Some(p) => Box::new(p),
-                None => Box::new(open_af_packet(name, dp_port, true)?),
+                None => {
+                    if let Some(i) = oxvs_offload::ifindex(name) {
+                        offload.lock().clear_stale(i);
+                    }
+                    Box::new(open_af_packet(name, dp_port, true)?)
+                }
             }
         }
         PortType::Internal | PortType::Tap => {
