@@ -7,9 +7,12 @@
 //! Several bridges share one datapath; an [`UpcallDispatcher`] hands each
 //! upcall to the bridge that owns the packet's input port.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::thread::ThreadId;
 use std::time::Instant;
 
 use arc_swap::ArcSwap;
@@ -28,8 +31,8 @@ use crate::ofp::flow_msg::{
 };
 use crate::table::ALL_TABLES;
 use crate::table::{
-    FlowFlags, FlowModCommand, FlowModError, FlowModResult, FlowModSpec, FlowTables, RemovedReason,
-    TableRule,
+    FlowChange, FlowFlags, FlowModCommand, FlowModError, FlowModResult, FlowModSpec, FlowTables,
+    RemovedReason, TableRule,
 };
 use crate::xlate::{OfActions, PacketInSpec, PortMap, Translation, Xlate};
 use oxvs_datapath::upcall::{MegaflowSpec, Upcall, UpcallHandler, UpcallKind, UpcallReply};
@@ -179,7 +182,12 @@ impl MacTable {
 }
 
 /// A bridge. See the module docs.
+///
+/// Its flow tables change one flow_mod at a time, or a whole bundle at a
+/// time: see [`Transaction`].
 pub struct Bridge {
+    /// This bridge, for transactions that must hold on to it.
+    me: Weak<Bridge>,
     name: String,
     ports: ArcSwap<Ports>,
     ports_writer: Mutex<()>,
@@ -206,6 +214,12 @@ pub struct Bridge {
     /// Groups, meters and select-group recirculation states (see
     /// [`crate::group`]).
     pub(crate) groups: crate::group::GroupState,
+    /// The thread whose [`Transaction`] froze the flow tables: no other
+    /// thread reads or changes them until it ends.
+    frozen: Mutex<Option<ThreadId>>,
+    /// Whether `frozen` is set (checked without the lock).
+    frozen_any: AtomicBool,
+    thawed: parking_lot::Condvar,
 }
 
 /// How long after a change a follow-up full pass runs: an upcall translated
@@ -219,7 +233,8 @@ fn is_multicast(mac: u64) -> bool {
 
 impl Bridge {
     pub fn new(name: &str) -> Arc<Bridge> {
-        Arc::new(Bridge {
+        Arc::new_cyclic(|me| Bridge {
+            me: me.clone(),
             name: name.to_string(),
             ports: ArcSwap::from_pointee(Ports::default()),
             ports_writer: Mutex::new(()),
@@ -237,6 +252,9 @@ impl Bridge {
             changed_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             groups: crate::group::GroupState::default(),
+            frozen: Mutex::new(None),
+            frozen_any: AtomicBool::new(false),
+            thawed: parking_lot::Condvar::new(),
         })
     }
 
@@ -354,29 +372,108 @@ impl Bridge {
             learn,
             now,
         };
-        let tables = self.tables.read();
+        let tables = self.tables();
         Xlate::run(&tables, &view, key)
     }
 
     /// Applies a flow_mod. Forwarding may change: the next revalidation
-    /// re-translates every megaflow.
+    /// re-translates every megaflow. Inside a [`Transaction`] of this
+    /// thread, the change is logged so that it can be taken back.
     pub fn flow_mod(
         &self,
         fm: &FlowModSpec<OfActions>,
     ) -> Result<FlowModResult<OfActions>, FlowModError> {
-        let r = self.tables.write().apply(fm, self.now_ms());
+        let mut tables = self.tables_write();
+        let logging = self.join_transaction();
+        let r = tables.apply(fm, self.now_ms());
+        drop(tables);
+        if let (true, Ok(done)) = (logging, &r) {
+            if let Some(me) = self.me.upgrade() {
+                with_transaction(|t| {
+                    t.log
+                        .extend(done.changes.iter().map(|c| (me.clone(), c.clone())))
+                });
+            }
+        }
         self.generation.fetch_add(1, Ordering::Release);
         r
     }
 
-    /// Read access to the flow tables (dumps, stats).
+    /// Read access to the flow tables (dumps, stats). While another
+    /// thread's [`Transaction`] has them frozen, this waits for it to end,
+    /// so that nobody sees half a bundle.
     pub fn tables(&self) -> parking_lot::RwLockReadGuard<'_, FlowTables<OfActions>> {
-        self.tables.read()
+        loop {
+            self.wait_thawed();
+            let g = self.tables.read();
+            if !self.frozen_by_other() {
+                return g;
+            }
+        }
+    }
+
+    /// Write access to the flow tables, once no other thread's transaction
+    /// has them frozen.
+    fn tables_write(&self) -> parking_lot::RwLockWriteGuard<'_, FlowTables<OfActions>> {
+        loop {
+            self.wait_thawed();
+            let g = self.tables.write();
+            if !self.frozen_by_other() {
+                return g;
+            }
+        }
+    }
+
+    fn frozen_by_other(&self) -> bool {
+        if !self.frozen_any.load(Ordering::Acquire) {
+            return false;
+        }
+        let me = std::thread::current().id();
+        matches!(*self.frozen.lock(), Some(t) if t != me)
+    }
+
+    fn wait_thawed(&self) {
+        if !self.frozen_any.load(Ordering::Acquire) {
+            return;
+        }
+        let me = std::thread::current().id();
+        let mut f = self.frozen.lock();
+        while matches!(*f, Some(t) if t != me) {
+            self.thawed.wait(&mut f);
+        }
+    }
+
+    /// If this thread has a transaction under way, freezes this bridge's
+    /// tables for it (the caller holds the write lock, so nobody is
+    /// reading them) and returns true.
+    fn join_transaction(&self) -> bool {
+        let Some(me) = self.me.upgrade() else {
+            return false;
+        };
+        let joined = with_transaction(|t| {
+            if t.rolling_back {
+                return false;
+            }
+            if !t.frozen.iter().any(|b| Arc::ptr_eq(b, &me)) {
+                *self.frozen.lock() = Some(std::thread::current().id());
+                self.frozen_any.store(true, Ordering::Release);
+                t.frozen.push(me.clone());
+            }
+            true
+        });
+        joined.unwrap_or(false)
+    }
+
+    fn thaw(&self) {
+        let mut f = self.frozen.lock();
+        *f = None;
+        self.frozen_any.store(false, Ordering::Release);
+        self.thawed.notify_all();
     }
 
     /// Removes flows whose timeouts passed, returning them with the reason.
     pub fn expire_flows(&self) -> Vec<(TableRule<OfActions>, RemovedReason)> {
-        let gone = self.tables.write().expire(self.now_ms());
+        let gone = self.tables_write().expire(self.now_ms());
         if !gone.is_empty() {
             self.generation.fetch_add(1, Ordering::Release);
             self.report_removed(&gone);
@@ -384,8 +481,25 @@ impl Bridge {
         gone
     }
 
-    /// Tells the controllers about removed flows that asked for it.
+    /// Tells the controllers about removed flows that asked for it (inside
+    /// a transaction, once it commits).
     fn report_removed(&self, removed: &[(TableRule<OfActions>, RemovedReason)]) {
+        if removed.is_empty() {
+            return;
+        }
+        if let Some(me) = self.me.upgrade() {
+            let held = with_transaction(|t| {
+                if t.frozen.iter().any(|b| Arc::ptr_eq(b, &me)) {
+                    t.removed.push((t.log.len(), me.clone(), removed.to_vec()));
+                    true
+                } else {
+                    false
+                }
+            });
+            if held == Some(true) {
+                return;
+            }
+        }
         let now = self.now_ms();
         for (r, why) in removed {
             let e = &r.value;
@@ -559,34 +673,7 @@ impl Bridge {
         &self,
         fm: &OfFlowMod,
     ) -> Result<Vec<(TableRule<OfActions>, RemovedReason)>, OfpError> {
-        if let Some(what) = crate::xlate::unsupported(&fm.actions) {
-            tracing::info!(
-                action = what,
-                "flow_mod refused: action not supported by this switch"
-            );
-            return Err(ofperr("OFPBAC_BAD_TYPE"));
-        }
-        let deleting = matches!(
-            fm.command,
-            OfFlowModCommand::Delete | OfFlowModCommand::DeleteStrict
-        );
-        // An add names one table; table 254 is Open vSwitch's hidden
-        // read-only table, which controllers may not change. (OpenFlow 1.1+
-        // modifies of every table are refused when decoded.)
-        if fm.command == OfFlowModCommand::Add && fm.table_id == ALL_TABLES {
-            return Err(ofperr("OFPFMFC_BAD_TABLE_ID"));
-        }
-        if !deleting && fm.table_id == 254 {
-            return Err(ofperr("OFPBRC_EPERM"));
-        }
-        // goto_table must go forward, so the pipeline cannot loop.
-        if fm
-            .actions
-            .iter()
-            .any(|a| matches!(a, OfAction::GotoTable(t) if *t <= fm.table_id))
-        {
-            return Err(ofperr("OFPBIC_BAD_TABLE_ID"));
-        }
+        check_flow_mod(fm)?;
         let (key, mask) = match_words(&fm.matched).map_err(|_| ofperr("OFPBMC_BAD_FIELD"))?;
         let any = |p: u32| (p != u32::MAX).then_some(p);
         let spec = FlowModSpec {
@@ -731,7 +818,7 @@ impl Bridge {
             learn: Learning::Off,
             now: self.now_ms(),
         };
-        let tables = self.tables.read();
+        let tables = self.tables();
         let t = Xlate::run_actions(&tables, &view, &key, in_ofp, &po.actions);
         if !t.actions.is_empty() {
             dp.execute(packet, Arc::from(t.actions));
@@ -800,6 +887,165 @@ impl Bridge {
     pub fn flush_macs(&self) {
         self.macs.lock().entries.clear();
         self.generation.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// The checks of a flow_mod that need no table: actions this switch can
+/// run, a table an add may name (one, and not the read-only table 254),
+/// goto_table forward only, a match the pipeline can hold. A bundle runs
+/// them when a flow_mod is added to it, as Open vSwitch's
+/// `ofproto_flow_mod_init` does; [`Bridge::apply_flow_mod`] runs them again.
+pub fn check_flow_mod(fm: &OfFlowMod) -> Result<(), OfpError> {
+    if let Some(what) = crate::xlate::unsupported(&fm.actions) {
+        tracing::info!(
+            action = what,
+            "flow_mod refused: action not supported by this switch"
+        );
+        return Err(ofperr("OFPBAC_BAD_TYPE"));
+    }
+    let deleting = matches!(
+        fm.command,
+        OfFlowModCommand::Delete | OfFlowModCommand::DeleteStrict
+    );
+    // An add names one table; table 254 is Open vSwitch's hidden
+    // read-only table, which controllers may not change. (OpenFlow 1.1+
+    // modifies of every table are refused when decoded.)
+    if fm.command == OfFlowModCommand::Add && fm.table_id == ALL_TABLES {
+        return Err(ofperr("OFPFMFC_BAD_TABLE_ID"));
+    }
+    if !deleting && fm.table_id == 254 {
+        return Err(ofperr("OFPBRC_EPERM"));
+    }
+    // goto_table must go forward, so the pipeline cannot loop.
+    if fm
+        .actions
+        .iter()
+        .any(|a| matches!(a, OfAction::GotoTable(t) if *t <= fm.table_id))
+    {
+        return Err(ofperr("OFPBIC_BAD_TABLE_ID"));
+    }
+    match_words(&fm.matched).map_err(|_| ofperr("OFPBMC_BAD_FIELD"))?;
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Transactions (bundle commits).
+
+thread_local! {
+    /// The transaction under way on this thread, if any.
+    static TRANSACTION: RefCell<Option<TxnState>> = const { RefCell::new(None) };
+}
+
+/// Flow-removed reports of one flow_mod, held back until the commit.
+type HeldRemovals = (
+    usize,
+    Arc<Bridge>,
+    Vec<(TableRule<OfActions>, RemovedReason)>,
+);
+
+#[derive(Default)]
+struct TxnState {
+    /// Every flow table change made so far, oldest first.
+    log: Vec<(Arc<Bridge>, FlowChange<OfActions>)>,
+    /// Bridges whose tables this transaction froze.
+    frozen: Vec<Arc<Bridge>>,
+    /// Flow-removed reports held back until the commit, each with the
+    /// length of the log once the changes that caused it were in.
+    removed: Vec<HeldRemovals>,
+    /// Undoing: changes are not logged and bridges not frozen.
+    rolling_back: bool,
+}
+
+fn with_transaction<R>(f: impl FnOnce(&mut TxnState) -> R) -> Option<R> {
+    TRANSACTION.with(|t| t.borrow_mut().as_mut().map(f))
+}
+
+/// All-or-nothing changes to flow tables: what a bundle commit runs in.
+///
+/// While a transaction is under way on a thread, every flow_mod that
+/// thread makes ([`Bridge::flow_mod`], and so [`Bridge::apply_flow_mod`],
+/// the flows a group delete takes with it, ...) is logged, and the bridge
+/// it touches is frozen: other threads, which read its tables for upcalls,
+/// the revalidator, dumps and packet-outs, or change them, wait until the
+/// transaction ends. Nobody sees half a bundle, and no other connection's
+/// change slips in between. [`Transaction::rollback_to`] takes changes
+/// back, newest first; [`Transaction::commit`] keeps them and sends the
+/// flow-removed messages they caused; dropping an uncommitted transaction
+/// takes everything back.
+///
+/// Only flow table changes are logged here. Whoever also changes groups or
+/// port configuration in the transaction takes those back itself (see
+/// [`crate::bundle`]), interleaved with [`Transaction::rollback_to`] at the
+/// marks it took.
+pub struct Transaction {
+    /// Tied to its thread (the log is thread-local).
+    _thread: PhantomData<*const ()>,
+    done: bool,
+}
+
+impl Transaction {
+    /// Starts a transaction on this thread; None if one is under way.
+    pub fn begin() -> Option<Transaction> {
+        TRANSACTION.with(|t| {
+            let mut t = t.borrow_mut();
+            if t.is_some() {
+                return None;
+            }
+            *t = Some(TxnState::default());
+            Some(Transaction {
+                _thread: PhantomData,
+                done: false,
+            })
+        })
+    }
+
+    /// The number of changes logged so far: a point to roll back to.
+    pub fn mark(&self) -> usize {
+        with_transaction(|t| t.log.len()).unwrap_or(0)
+    }
+
+    /// Takes back every change made after `mark`, newest first.
+    pub fn rollback_to(&self, mark: usize) {
+        let undo = with_transaction(|t| {
+            t.rolling_back = true;
+            let keep = mark.min(t.log.len());
+            t.removed.retain(|(at, ..)| *at <= keep);
+            t.log.split_off(keep)
+        })
+        .unwrap_or_default();
+        for (bridge, change) in undo.into_iter().rev() {
+            bridge.tables.write().undo(change);
+            bridge.generation.fetch_add(1, Ordering::Release);
+        }
+        with_transaction(|t| t.rolling_back = false);
+    }
+
+    /// Keeps every change: the flow-removed messages go out and the
+    /// bridges thaw.
+    pub fn commit(mut self) {
+        self.done = true;
+        if let Some(state) = TRANSACTION.with(|t| t.borrow_mut().take()) {
+            for b in &state.frozen {
+                b.thaw();
+            }
+            for (_, b, removed) in state.removed {
+                b.report_removed(&removed);
+            }
+        }
+    }
+}
+
+impl Drop for Transaction {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        self.rollback_to(0);
+        if let Some(state) = TRANSACTION.with(|t| t.borrow_mut().take()) {
+            for b in &state.frozen {
+                b.thaw();
+            }
+        }
     }
 }
 
@@ -1136,6 +1382,105 @@ mod tests {
             t[1].is_empty() && t[2].len() == 1,
             "B now lives on port 3: {t:?}"
         );
+    }
+
+    fn of_flow_mod(cmd: OfFlowModCommand, priority: u16, port: u32, out: u32) -> OfFlowMod {
+        let mut matched = crate::ofp::matching::Match::new();
+        matched
+            .set_in_port(port)
+            .unwrap_or_else(|e| panic!("{e:?}"));
+        OfFlowMod {
+            command: cmd,
+            table_id: 0,
+            cookie: 0,
+            cookie_mask: 0,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            priority,
+            buffer_id: u32::MAX,
+            out_port: u32::MAX,
+            out_group: u32::MAX,
+            flags: 0,
+            importance: 0,
+            matched,
+            actions: vec![OfAction::output(out)],
+        }
+    }
+
+    fn outputs(b: &Bridge, port: u32) -> Vec<Action> {
+        let mut k = FlowKey::ZERO;
+        k.set_in_port(port);
+        b.xlate(&k, false, 0).1
+    }
+
+    #[test]
+    fn a_transaction_holds_readers_until_it_ends() {
+        let r = Rig::new(&[trunk(), trunk(), trunk()]);
+        let b = r.bridge.clone();
+        let add = |p: u16, out: u32| of_flow_mod(OfFlowModCommand::Add, p, 1, out);
+        // Without the NORMAL flow: a miss drops.
+        let mut all = of_flow_mod(OfFlowModCommand::Delete, 0, 1, 0);
+        all.matched = crate::ofp::matching::Match::new();
+        b.apply_flow_mod(&all).unwrap_or_else(|e| panic!("{e}"));
+        b.apply_flow_mod(&add(5, 2))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let before = outputs(&b, 1);
+        assert_eq!(before.len(), 1);
+
+        let txn = Transaction::begin().unwrap_or_else(|| panic!("no transaction"));
+        assert!(Transaction::begin().is_none(), "one per thread");
+        let del = of_flow_mod(OfFlowModCommand::DeleteStrict, 5, 1, 0);
+        b.apply_flow_mod(&del).unwrap_or_else(|e| panic!("{e}"));
+        // This thread sees its own changes.
+        assert!(outputs(&b, 1).is_empty());
+        let reader = {
+            let b = b.clone();
+            std::thread::spawn(move || outputs(&b, 1))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!reader.is_finished(), "a reader waits for the transaction");
+        b.apply_flow_mod(&add(6, 3))
+            .unwrap_or_else(|e| panic!("{e}"));
+        txn.commit();
+        let seen = reader.join().unwrap_or_else(|_| panic!("reader"));
+        assert_eq!(seen, outputs(&b, 1), "the reader saw the whole transaction");
+        assert_ne!(seen, before);
+        assert_eq!(b.tables().total(), 1);
+    }
+
+    #[test]
+    fn an_abandoned_transaction_takes_everything_back() {
+        let r = Rig::new(&[trunk(), trunk()]);
+        let b = r.bridge.clone();
+        let before = outputs(&b, 1);
+        let n = b.tables().total();
+        {
+            let txn = Transaction::begin().unwrap_or_else(|| panic!("no transaction"));
+            b.apply_flow_mod(&of_flow_mod(OfFlowModCommand::Add, 9, 1, 2))
+                .unwrap_or_else(|e| panic!("{e}"));
+            let mark = txn.mark();
+            let mut all = OfFlowMod {
+                table_id: ALL_TABLES,
+                ..of_flow_mod(OfFlowModCommand::Delete, 0, 1, 0)
+            };
+            all.matched = crate::ofp::matching::Match::new();
+            b.apply_flow_mod(&all).unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(b.tables().total(), 0);
+            txn.rollback_to(mark);
+            assert_eq!(b.tables().total(), n + 1, "back to the mark");
+            // Dropped without a commit.
+        }
+        assert_eq!(b.tables().total(), n);
+        assert_eq!(outputs(&b, 1), before);
+        // Another thread can change the tables again.
+        let b2 = b.clone();
+        std::thread::spawn(move || {
+            b2.apply_flow_mod(&of_flow_mod(OfFlowModCommand::Add, 9, 1, 2))
+                .unwrap_or_else(|e| panic!("{e}"))
+        })
+        .join()
+        .unwrap_or_else(|_| panic!("writer"));
+        assert_eq!(b.tables().total(), n + 1);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 pub mod async_msg;
 pub mod bridge;
 pub mod bridge_view;
+pub mod bundle;
 pub mod classifier;
 pub mod flow;
 pub mod group;

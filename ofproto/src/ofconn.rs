@@ -9,7 +9,11 @@
 use std::sync::Arc;
 
 use crate::async_msg::Subscriber;
-use crate::ofp::error::{BadRequest, ErrorMsg, HelloFailed, OfpError, RoleRequestFailed};
+use crate::bundle::{self, BundleOp, Bundles, CommitFailure, Origin};
+use crate::ofp::bundle_msg::{BundleAdd, BundleCtrl, BundleCtrlType};
+use crate::ofp::error::{
+    BadRequest, BundleFailed, ErrorMsg, HelloFailed, OfpError, RoleRequestFailed,
+};
 use crate::ofp::flow_msg::{
     self, encode_aggregate, encode_flow_stats, encode_flow_stats_15, encode_nx_flow_stats,
     AggregateStats, FlowMod, FlowMsg, FlowStats, FlowStatsRequest, PacketOut,
@@ -81,6 +85,18 @@ pub trait SwitchView: Send + Sync {
     fn meter_features(&self) -> MeterFeatures {
         MeterFeatures::default()
     }
+    /// The checks a flow_mod gets when it is added to a bundle, before any
+    /// table is involved (table ids, actions the switch can run, ...).
+    fn check_flow_mod(&self, fm: &FlowMod) -> Result<(), OfpError> {
+        crate::bridge::check_flow_mod(fm)
+    }
+    /// Applies a committed bundle's messages all or nothing (`flags`: its
+    /// OFPBF_* bits); on failure nothing changed and the failing message is
+    /// named. The default runs them through the methods above inside a
+    /// [`crate::bridge::Transaction`] (see [`crate::bundle::commit`]).
+    fn commit_bundle(&self, ops: &[BundleOp], flags: u16) -> Result<(), CommitFailure> {
+        bundle::commit(self, ops, flags)
+    }
 }
 
 /// Most body bytes per multipart reply message (the length field is 16
@@ -114,6 +130,10 @@ pub struct OfSession {
     next_xid: u32,
     /// This connection's end of its bridge's asynchronous-message hub.
     subscriber: Option<Arc<Subscriber>>,
+    /// Open bundles.
+    bundles: Bundles,
+    /// The time of the event being handled.
+    now_ms: u64,
 }
 
 /// Shared generation id for primary election, across connections.
@@ -142,6 +162,8 @@ impl OfSession {
             probe_sent: false,
             next_xid: 1,
             subscriber: None,
+            bundles: Bundles::default(),
+            now_ms: 0,
         }
     }
 
@@ -235,7 +257,8 @@ impl OfSession {
                 Capabilities::FLOW_STATS
                     | Capabilities::TABLE_STATS
                     | Capabilities::PORT_STATS
-                    | Capabilities::ARP_MATCH_IP,
+                    | Capabilities::ARP_MATCH_IP
+                    | Capabilities::BUNDLES,
             ),
             // OFPAT10_OUTPUT through ENQUEUE except ENQUEUE (bit 11).
             actions: 0x7ff,
@@ -378,6 +401,11 @@ impl OfSession {
                     self.error(out, e, msg, xid);
                 }
             }
+            Message::BundleControl(_) | Message::BundleAdd(_) if secondary => {
+                self.error(out, OfpError::BadRequest(BadRequest::IsSlave), msg, xid)
+            }
+            Message::BundleControl(c) => self.bundle_control(&c, msg, xid, out),
+            Message::BundleAdd(a) => self.bundle_add(&h, &a, msg, xid, out),
             Message::Unparsed(u) => self.flow_message(&u, msg, xid, out),
             // NXT_FLOW_MOD (OpenFlow 1.0 with Nicira matches) arrives as a
             // Nicira experimenter message; its body is an NXT_FLOW_MOD's.
@@ -416,6 +444,87 @@ impl OfSession {
 }
 
 impl OfSession {
+    /// OPEN, CLOSE, COMMIT and DISCARD requests; the reply repeats the
+    /// bundle id with flags 0, as Open vSwitch's does.
+    fn bundle_control(&mut self, c: &BundleCtrl, msg: &[u8], xid: u32, out: &mut Output) {
+        let now = self.now_ms;
+        let (id, flags) = (c.bundle_id, c.flags);
+        let result = match c.ctrl_type {
+            BundleCtrlType::OpenRequest => self.bundles.open(id, flags, Origin::of(xid, msg), now),
+            BundleCtrlType::CloseRequest => self.bundles.close(id, flags, now),
+            BundleCtrlType::CommitRequest => self.bundle_commit(id, flags, out),
+            BundleCtrlType::DiscardRequest => self.bundles.discard(id),
+            _ => Err(OfpError::BundleFailed(BundleFailed::BadType)),
+        };
+        match (result, c.ctrl_type.reply()) {
+            (Ok(()), Some(reply)) => {
+                let r = BundleCtrl {
+                    bundle_id: id,
+                    ctrl_type: reply,
+                    flags: 0,
+                    props: Vec::new(),
+                };
+                self.send(out, &Message::BundleControl(r), xid)
+            }
+            (Ok(()), None) => {}
+            (Err(e), _) => self.error(out, e, msg, xid),
+        }
+    }
+
+    /// Commits bundle `id`: on failure, the failing message's error goes
+    /// out first (with its BUNDLE_ADD_MESSAGE's xid and start), and the
+    /// commit fails with MSG_FAILED.
+    fn bundle_commit(&mut self, id: u32, flags: u16, out: &mut Output) -> Result<(), OfpError> {
+        let b = self.bundles.take(id, flags)?;
+        if b.ops.is_empty() {
+            return Ok(());
+        }
+        let result = self.view.commit_bundle(&b.ops, flags);
+        // Like a barrier: the datapath's caches agree with the tables.
+        self.view.sync();
+        match result {
+            Ok(()) => Ok(()),
+            Err(CommitFailure { index, error }) => {
+                if let Some(o) = b.origins.get(index) {
+                    self.send(out, &Message::Error(ErrorMsg::reply(error, &o.head)), o.xid);
+                }
+                Err(OfpError::BundleFailed(BundleFailed::MsgFailed))
+            }
+        }
+    }
+
+    fn bundle_add(&mut self, h: &Header, a: &BundleAdd, msg: &[u8], xid: u32, out: &mut Output) {
+        let Some(v) = self.version else { return };
+        let result = bundle::decode_entry(v, h, a, self.settings.flow_mod_table_id)
+            .and_then(|op| {
+                if let BundleOp::FlowMod(fm) = &op {
+                    self.view.check_flow_mod(fm)?;
+                }
+                Ok(op)
+            })
+            .and_then(|op| {
+                self.bundles.add(
+                    a.bundle_id,
+                    a.flags,
+                    op,
+                    Origin::of(xid, msg),
+                    msg.len(),
+                    self.now_ms,
+                )
+            });
+        if let Err(e) = result {
+            self.error(out, e, msg, xid);
+        }
+    }
+
+    /// Discards bundles idle too long, each with a TIMEOUT error.
+    fn expire_bundles(&mut self, out: &mut Output) {
+        for o in self.bundles.expire(self.now_ms) {
+            let e = OfpError::BundleFailed(BundleFailed::Timeout);
+            self.send(out, &Message::Error(ErrorMsg::reply(e, &o.head)), o.xid);
+        }
+    }
+
     fn flow_message(&mut self, u: &Unparsed, msg: &[u8], xid: u32, out: &mut Output) {
         let Some(v) = self.version else { return };
         // No port has queues configured: the answers list none.
@@ -490,7 +599,7 @@ impl OfSession {
             }
             FlowMsg::FlowMod(fm) => self.view.flow_mod(&fm),
             FlowMsg::PacketOut(po) => self.view.packet_out(&po),
-            FlowMsg::FlowStatsRequest(req) => self.view.flow_stats(&req).and_then(|flows| {
+            FlowMsg::FlowStatsRequest(req) => self.view.flow_stats(&req).map(|flows| {
                 let (raw, entries) = match (v, u.raw) {
                     (_, RawMsg::NxstFlowRequest) => (
                         RawMsg::NxstFlowReply,
@@ -510,9 +619,8 @@ impl OfSession {
                     ),
                 };
                 self.send_multipart(out, raw, entries, xid);
-                Ok(())
             }),
-            FlowMsg::AggregateRequest(req) => self.view.aggregate(&req).and_then(|a| {
+            FlowMsg::AggregateRequest(req) => self.view.aggregate(&req).map(|a| {
                 let (raw, body) = match (v, u.raw) {
                     (_, RawMsg::NxstAggregateRequest) => {
                         (RawMsg::NxstAggregateReply, encode_aggregate(&a))
@@ -524,7 +632,6 @@ impl OfSession {
                     _ => (RawMsg::AggregateReply, encode_aggregate(&a)),
                 };
                 self.send_multipart(out, raw, vec![body], xid);
-                Ok(())
             }),
         };
         if let Err(e) = result {
@@ -712,6 +819,11 @@ fn xid_of(msg: &[u8]) -> u32 {
 }
 
 impl Session for OfSession {
+    fn closed(&mut self) {
+        // Open vSwitch discards a connection's bundles when it goes.
+        self.bundles.clear();
+    }
+
     fn open(&mut self, now_ms: u64) -> Output {
         self.last_heard_ms = now_ms;
         let mut out = Output::default();
@@ -727,6 +839,7 @@ impl Session for OfSession {
 
     fn message(&mut self, msg: &[u8], now_ms: u64) -> Output {
         self.last_heard_ms = now_ms;
+        self.now_ms = now_ms;
         self.probe_sent = false;
         if self.version.is_none() {
             return self.handle_hello(msg);
@@ -738,6 +851,8 @@ impl Session for OfSession {
 
     fn tick(&mut self, now_ms: u64) -> Output {
         let mut out = Output::default();
+        self.now_ms = now_ms;
+        self.expire_bundles(&mut out);
         let Some(probe) = self.probe_ms else {
             return out;
         };
@@ -885,6 +1000,134 @@ mod tests {
         assert!(matches!(dec(&out.send[0]).1, Message::EchoRequest(_)));
         assert!(s.tick(6_000).send.is_empty(), "one probe per silence");
         assert!(s.tick(10_000).close);
+    }
+
+    fn bundle_ctl(id: u32, t: BundleCtrlType, flags: u16) -> Message {
+        Message::BundleControl(BundleCtrl {
+            bundle_id: id,
+            ctrl_type: t,
+            flags,
+            props: Vec::new(),
+        })
+    }
+
+    fn wire_error(b: &[u8], v: Version) -> (u32, (u16, u16)) {
+        match dec(b) {
+            (h, Message::Error(e)) => (h.xid, e.wire(v).type_code()),
+            other => panic!("expected an error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn bundle_control_replies_and_errors() {
+        for v in [Version::Of13, Version::Of14, Version::Of15] {
+            let mut s = session();
+            s.open(0);
+            s.message(&enc(&Message::Hello(Hello::default()), v, 1), 0);
+            let out = s.message(
+                &enc(&bundle_ctl(7, BundleCtrlType::OpenRequest, 3), v, 2),
+                0,
+            );
+            let (h, m) = dec(&out.send[0]);
+            assert_eq!(h.xid, 2);
+            // The reply has the bundle id and no flags, as Open vSwitch's.
+            assert_eq!(m, bundle_ctl(7, BundleCtrlType::OpenReply, 0), "{v:?}");
+            if v == Version::Of13 {
+                assert_eq!(out.send[0][1], 4, "ONF experimenter message in 1.3");
+            }
+            // A flow mod, then an echo (which a bundle refuses).
+            let fm = [
+                &[v.wire(), 14, 0, 56, 0, 0, 0, 3][..],
+                &[0u8; 8],
+                &[0u8; 8],
+                &[0, 0, 0, 0, 0, 0, 0x80, 0, 0xff, 0xff, 0xff, 0xff],
+                &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0],
+                &[0, 1, 0, 4, 0, 0, 0, 0],
+            ]
+            .concat();
+            let add = |data: Vec<u8>, flags| {
+                Message::BundleAdd(BundleAdd {
+                    bundle_id: 7,
+                    flags,
+                    data,
+                })
+            };
+            let out = s.message(&enc(&add(fm.clone(), 3), v, 3), 0);
+            assert!(out.send.is_empty(), "{v:?}: {:?}", out.send);
+            let echo = vec![v.wire(), 2, 0, 8, 0, 0, 0, 4];
+            let out = s.message(&enc(&add(echo, 3), v, 4), 0);
+            let (xid, tc) = wire_error(&out.send[0], v);
+            let unsup = OfpError::BundleFailed(BundleFailed::MsgUnsup)
+                .wire(v)
+                .type_code();
+            assert_eq!((xid, tc), (4, unsup), "{v:?}");
+            let out = s.message(
+                &enc(&bundle_ctl(7, BundleCtrlType::CommitRequest, 3), v, 5),
+                0,
+            );
+            assert_eq!(
+                dec(&out.send[0]).1,
+                bundle_ctl(7, BundleCtrlType::CommitReply, 0)
+            );
+            // Committed bundles are gone; replies are no requests.
+            let out = s.message(
+                &enc(&bundle_ctl(7, BundleCtrlType::DiscardRequest, 3), v, 6),
+                0,
+            );
+            let bad_id = OfpError::BundleFailed(BundleFailed::BadId)
+                .wire(v)
+                .type_code();
+            assert_eq!(wire_error(&out.send[0], v), (6, bad_id));
+            let out = s.message(&enc(&bundle_ctl(7, BundleCtrlType::CloseReply, 3), v, 7), 0);
+            let bad_type = OfpError::BundleFailed(BundleFailed::BadType)
+                .wire(v)
+                .type_code();
+            assert_eq!(wire_error(&out.send[0], v), (7, bad_type));
+        }
+    }
+
+    #[test]
+    fn idle_bundles_time_out_and_closing_discards_them() {
+        let v = Version::Of14;
+        let mut s = session();
+        s.open(0);
+        s.message(&enc(&Message::Hello(Hello::default()), v, 1), 0);
+        let open = enc(&bundle_ctl(1, BundleCtrlType::OpenRequest, 0), v, 9);
+        s.message(&open, 1_000);
+        s.message(
+            &enc(&bundle_ctl(2, BundleCtrlType::OpenRequest, 0), v, 10),
+            8_000,
+        );
+        assert!(s.tick(10_999).send.is_empty());
+        let out = s.tick(11_000);
+        assert_eq!(out.send.len(), 1, "only the first bundle is idle");
+        let timeout = OfpError::BundleFailed(BundleFailed::Timeout)
+            .wire(v)
+            .type_code();
+        assert_eq!(wire_error(&out.send[0], v), (9, timeout));
+        match dec(&out.send[0]).1 {
+            Message::Error(e) => assert_eq!(e.data, open, "the message that opened it"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(s.bundles.len(), 1);
+        s.closed();
+        assert!(s.bundles.is_empty());
+        // OpenFlow 1.0 has no bundles.
+        let mut s = session();
+        s.open(0);
+        s.message(&enc(&Message::Hello(Hello::default()), Version::Of10, 1), 0);
+        let mut b = enc(
+            &bundle_ctl(1, BundleCtrlType::OpenRequest, 0),
+            Version::Of14,
+            3,
+        );
+        b[0] = 1;
+        let out = s.message(&b, 0);
+        assert_eq!(
+            wire_error(&out.send[0], Version::Of10).1,
+            (1, 1),
+            "BAD_TYPE"
+        );
     }
 
     #[test]

@@ -74,8 +74,74 @@ pub struct FlowEntry<A> {
     pub stats: EntryStats,
 }
 
+impl<A> FlowEntry<A> {
+    /// A copy of this entry (counters as they are now), for putting a rule
+    /// back into a table.
+    fn duplicate(&self) -> FlowEntry<A> {
+        FlowEntry {
+            table_id: self.table_id,
+            matched: self.matched.clone(),
+            cookie: AtomicU64::new(self.cookie.load(Ordering::Relaxed)),
+            actions: ArcSwap::new(self.actions.load_full()),
+            idle_timeout: self.idle_timeout,
+            hard_timeout: self.hard_timeout,
+            importance: self.importance,
+            flags: self.flags,
+            created_ms: self.created_ms,
+            stats: EntryStats {
+                packets: AtomicU64::new(self.stats.packets.load(Ordering::Relaxed)),
+                bytes: AtomicU64::new(self.stats.bytes.load(Ordering::Relaxed)),
+                used_ms: AtomicU64::new(self.stats.used_ms.load(Ordering::Relaxed)),
+            },
+        }
+    }
+}
+
 /// A rule of a table: match, priority, entry.
 pub type TableRule<A> = Arc<Rule<FlowEntry<A>, FLOW_WORDS>>;
+
+/// One change a flow_mod made to a table, with what it takes to undo it
+/// ([`FlowTables::undo`]): how a bundle that fails halfway is taken back,
+/// and what flow monitors are told.
+#[derive(Debug)]
+pub enum FlowChange<A> {
+    /// `rule` was added; `replaced` is the identical rule it replaced.
+    Added {
+        rule: TableRule<A>,
+        replaced: Option<TableRule<A>>,
+    },
+    /// `rule` was removed (its entry as it was then).
+    Removed(TableRule<A>),
+    /// `rule`'s actions became its current ones; `actions` were the old
+    /// ones, and `counts` the packet and byte counters if the modify reset
+    /// them.
+    Modified {
+        rule: TableRule<A>,
+        actions: Arc<A>,
+        counts: Option<(u64, u64)>,
+    },
+}
+
+impl<A> Clone for FlowChange<A> {
+    fn clone(&self) -> Self {
+        match self {
+            FlowChange::Added { rule, replaced } => FlowChange::Added {
+                rule: rule.clone(),
+                replaced: replaced.clone(),
+            },
+            FlowChange::Removed(r) => FlowChange::Removed(r.clone()),
+            FlowChange::Modified {
+                rule,
+                actions,
+                counts,
+            } => FlowChange::Modified {
+                rule: rule.clone(),
+                actions: actions.clone(),
+                counts: *counts,
+            },
+        }
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FlowModCommand {
@@ -127,12 +193,13 @@ pub enum RemovedReason {
     Delete,
 }
 
-/// What a flow_mod did: flows that went (with why), and how many it added
-/// or changed.
+/// What a flow_mod did: flows that went (with why), how many it added or
+/// changed, and each change in the order made.
 #[derive(Debug)]
 pub struct FlowModResult<A> {
     pub removed: Vec<(TableRule<A>, RemovedReason)>,
     pub changed: usize,
+    pub changes: Vec<FlowChange<A>>,
 }
 
 /// Counters of one table.
@@ -287,27 +354,39 @@ impl<A: ActionSet> FlowTables<A> {
                     return Ok(FlowModResult {
                         removed: Vec::new(),
                         changed: 0,
+                        changes: Vec::new(),
                     });
                 }
+                let mut changes = Vec::with_capacity(hits.len());
                 for r in &hits {
-                    r.value.actions.store(fm.actions.clone());
-                    if fm.flags.reset_counts {
-                        r.value.stats.packets.store(0, Ordering::Relaxed);
-                        r.value.stats.bytes.store(0, Ordering::Relaxed);
-                    }
+                    let old = r.value.actions.swap(fm.actions.clone());
+                    let counts = fm.flags.reset_counts.then(|| {
+                        (
+                            r.value.stats.packets.swap(0, Ordering::Relaxed),
+                            r.value.stats.bytes.swap(0, Ordering::Relaxed),
+                        )
+                    });
+                    changes.push(FlowChange::Modified {
+                        rule: r.clone(),
+                        actions: old,
+                        counts,
+                    });
                 }
                 Ok(FlowModResult {
                     removed: Vec::new(),
                     changed: hits.len(),
+                    changes,
                 })
             }
             Delete | DeleteStrict => {
                 let hits = self.selected(fm, true)?;
                 let mut removed = Vec::with_capacity(hits.len());
+                let mut changes = Vec::with_capacity(hits.len());
                 for r in hits {
                     if let Some(gone) =
                         self.tables[r.value.table_id as usize].remove(r.priority, &r.key, &r.mask)
                     {
+                        changes.push(FlowChange::Removed(gone.clone()));
                         removed.push((gone, RemovedReason::Delete));
                     }
                 }
@@ -315,6 +394,7 @@ impl<A: ActionSet> FlowTables<A> {
                 Ok(FlowModResult {
                     removed,
                     changed: n,
+                    changes,
                 })
             }
         }
@@ -367,11 +447,58 @@ impl<A: ActionSet> FlowTables<A> {
             }
         }
         entry.stats.used_ms.store(now_ms, Ordering::Relaxed);
-        table.insert(fm.priority, &fm.key, &fm.mask, entry);
+        let replaced = table.insert(fm.priority, &fm.key, &fm.mask, entry);
+        let changes = table
+            .find_exact(fm.priority, &fm.key, &fm.mask)
+            .map(|rule| FlowChange::Added {
+                rule: rule.clone(),
+                replaced,
+            })
+            .into_iter()
+            .collect();
         Ok(FlowModResult {
             removed: Vec::new(),
             changed: 1,
+            changes,
         })
+    }
+
+    /// Takes back one change (changes are undone newest first). A rule is
+    /// found again by table, priority and match, so that undoing works
+    /// whatever later changes (already undone) did to it.
+    pub fn undo(&mut self, change: FlowChange<A>) {
+        match change {
+            FlowChange::Added { rule, replaced } => {
+                let Some(table) = self.tables.get_mut(rule.value.table_id as usize) else {
+                    return;
+                };
+                table.remove(rule.priority, &rule.key, &rule.mask);
+                if let Some(old) = replaced {
+                    table.insert(old.priority, &old.key, &old.mask, old.value.duplicate());
+                }
+            }
+            FlowChange::Removed(rule) => {
+                if let Some(table) = self.tables.get_mut(rule.value.table_id as usize) {
+                    table.insert(rule.priority, &rule.key, &rule.mask, rule.value.duplicate());
+                }
+            }
+            FlowChange::Modified {
+                rule,
+                actions,
+                counts,
+            } => {
+                let Some(table) = self.tables.get(rule.value.table_id as usize) else {
+                    return;
+                };
+                if let Some(cur) = table.find_exact(rule.priority, &rule.key, &rule.mask) {
+                    cur.value.actions.store(actions);
+                    if let Some((packets, bytes)) = counts {
+                        cur.value.stats.packets.store(packets, Ordering::Relaxed);
+                        cur.value.stats.bytes.store(bytes, Ordering::Relaxed);
+                    }
+                }
+            }
+        }
     }
 
     /// Removes flows whose idle or hard timeout passed at `now_ms`.
@@ -579,6 +706,62 @@ mod tests {
             Some(RemovedReason::IdleTimeout)
         );
         assert_eq!(t.total(), 0);
+    }
+
+    /// Every rule as (table, priority, key, actions, packets).
+    fn snapshot(t: &FlowTables<Outs>) -> Vec<(u8, u32, FlowWords, Vec<u32>, u64)> {
+        let mut v: Vec<_> = t
+            .rules(ALL_TABLES)
+            .iter()
+            .map(|r| {
+                (
+                    r.value.table_id,
+                    r.priority,
+                    r.key,
+                    r.value.actions.load().0.clone(),
+                    r.value.stats.packets.load(Ordering::Relaxed),
+                )
+            })
+            .collect();
+        v.sort_by_key(|a| (a.0, a.1, a.2));
+        v
+    }
+
+    #[test]
+    fn undo_takes_back_every_change_newest_first() {
+        use FlowModCommand::*;
+        let mut t = FlowTables::<Outs>::new();
+        for (p, port) in [(10, 1), (20, 2), (30, 3)] {
+            t.apply(&fm(Add, p, &[(Field::InPort, port)], vec![port as u32]), 0)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        for r in t.rules(0) {
+            r.value.stats.add(5, 300, 1);
+        }
+        let before = snapshot(&t);
+        let mut log = Vec::new();
+        let mut run = |t: &mut FlowTables<Outs>, f: FlowModSpec<Outs>| {
+            let r = t.apply(&f, 2).unwrap_or_else(|e| panic!("{e}"));
+            log.extend(r.changes);
+        };
+        // Modify (resetting counters), then delete the modified rule, then
+        // add it back differently, replace another, add a new one, delete
+        // everything.
+        let mut m = fm(ModifyStrict, 10, &[(Field::InPort, 1)], vec![9]);
+        m.flags.reset_counts = true;
+        run(&mut t, m);
+        run(&mut t, fm(DeleteStrict, 10, &[(Field::InPort, 1)], vec![]));
+        run(&mut t, fm(Add, 10, &[(Field::InPort, 1)], vec![7]));
+        run(&mut t, fm(Add, 20, &[(Field::InPort, 2)], vec![8]));
+        run(&mut t, fm(Add, 40, &[(Field::InPort, 4)], vec![4]));
+        run(&mut t, fm(Modify, 0, &[], vec![6]));
+        run(&mut t, fm(Delete, 0, &[], vec![]));
+        assert_eq!(t.total(), 0);
+        assert!(log.len() >= 12, "{}", log.len());
+        for c in log.into_iter().rev() {
+            t.undo(c);
+        }
+        assert_eq!(snapshot(&t), before);
     }
 
     #[test]

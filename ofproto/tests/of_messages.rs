@@ -2287,7 +2287,7 @@ fn arb_unparsed(v: Version) -> BoxedStrategy<Message> {
         _ => vec![
             (RawMsg::Of14TableMod, 8, 8),
             (RawMsg::TableFeaturesRequest, 0, 8),
-            (RawMsg::Of14BundleControl, 8, 8),
+            (RawMsg::QueueDescRequest, 8, 0),
         ],
     };
     (proptest::sample::select(raws), 0..3usize, any::<u16>())
@@ -2564,8 +2564,33 @@ fn arb_message(v: Version) -> BoxedStrategy<Message> {
                 .boxed(),
         );
     } else {
+        use oxvs_ofproto::ofp::bundle_msg::{BundleAdd, BundleCtrl, BundleCtrlType};
         all.push(Just(Message::GetAsyncRequest).boxed());
         all.push(arb_async(v).prop_map(Message::GetAsyncReply).boxed());
+        let props = (0..3usize).prop_flat_map(|k| proptest::collection::vec(any::<u8>(), 8 * k));
+        all.push(
+            (any::<u32>(), any::<u16>(), any::<u16>(), props)
+                .prop_map(|(bundle_id, t, flags, props)| {
+                    Message::BundleControl(BundleCtrl {
+                        bundle_id,
+                        ctrl_type: BundleCtrlType::from_wire(t),
+                        flags,
+                        props,
+                    })
+                })
+                .boxed(),
+        );
+        all.push(
+            (any::<u32>(), any::<u16>(), arb_bytes(40))
+                .prop_map(|(bundle_id, flags, data)| {
+                    Message::BundleAdd(BundleAdd {
+                        bundle_id,
+                        flags,
+                        data,
+                    })
+                })
+                .boxed(),
+        );
     }
     proptest::strategy::Union::new(all).boxed()
 }

@@ -646,3 +646,297 @@ fn queue_config_lists_no_queues() {
         assert!(!out.contains("queue "), "{v}: no queues expected: {out}");
     }
 }
+
+// ---------------------------------------------------------------------------
+// Bundles: `ovs-ofctl --bundle` and `ovs-ofctl bundle`, OpenFlow 1.3 (ONF
+// extension), 1.4 and 1.5.
+
+const BUNDLE_VERSIONS: [&str; 3] = ["OpenFlow13", "OpenFlow14", "OpenFlow15"];
+
+/// Runs ovs-ofctl and returns (success, stdout + stderr).
+fn ofctl_try(sw: &Switch, version: &str, args: &[&str]) -> (bool, String) {
+    let opts = args.iter().take_while(|a| a.starts_with("--")).count();
+    let out = Command::new("ovs-ofctl")
+        .arg("-O")
+        .arg(version)
+        .arg("--timeout=5")
+        .args(&args[..opts + 1])
+        .arg(format!("unix:{}", sw.sock.display()))
+        .args(&args[opts + 1..])
+        .output()
+        .expect("ovs-ofctl must be installed (apt openvswitch-common)");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+fn write_file(dir: &tempfile::TempDir, name: &str, text: &str) -> String {
+    let p = dir.path().join(name);
+    std::fs::write(&p, text).expect("write");
+    p.to_str().expect("utf8").to_string()
+}
+
+/// The flows as [`flows`] gives them, sorted as text.
+fn sorted_flows(sw: &Switch, v: &str) -> Vec<String> {
+    let mut f = flows(sw, v);
+    f.sort();
+    f
+}
+
+fn sorted(lines: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn bundle_add_replace_mod_and_del_flows() {
+    let dir = tempfile::tempdir().expect("dir");
+    let add = write_file(
+        &dir,
+        "add.flows",
+        "priority=10,in_port=1,actions=output:2\n\
+         priority=10,in_port=2,actions=output:1\n\
+         table=1,priority=5,ip,actions=drop\n\
+         priority=20,udp,tp_dst=53,actions=output:3\n",
+    );
+    let replace = write_file(
+        &dir,
+        "replace.flows",
+        "priority=10,in_port=1,actions=output:3\n\
+         priority=30,tcp,actions=output:2\n\
+         table=1,priority=5,ip,actions=drop\n",
+    );
+    for v in BUNDLE_VERSIONS {
+        let (sw, _bridge, _dp) = real::start_real();
+        ofctl(&sw, v, &["--bundle", "add-flows", &add]);
+        assert_eq!(
+            sorted_flows(&sw, v),
+            sorted(&[
+                "priority=10,in_port=1 actions=output:2",
+                "priority=10,in_port=2 actions=output:1",
+                "priority=20,udp,tp_dst=53 actions=output:3",
+                "priority=0 actions=NORMAL",
+                "table=1, priority=5,ip actions=drop",
+            ]),
+            "{v}: --bundle add-flows"
+        );
+        ofctl(&sw, v, &["--bundle", "replace-flows", &replace]);
+        assert_eq!(
+            sorted_flows(&sw, v),
+            sorted(&[
+                "priority=30,tcp actions=output:2",
+                "priority=10,in_port=1 actions=output:3",
+                "table=1, priority=5,ip actions=drop",
+            ]),
+            "{v}: --bundle replace-flows"
+        );
+        ofctl(
+            &sw,
+            v,
+            &["--bundle", "mod-flows", "in_port=1,actions=output:2"],
+        );
+        ofctl(
+            &sw,
+            v,
+            &["--bundle", "add-flow", "priority=40,arp,actions=NORMAL"],
+        );
+        ofctl(&sw, v, &["--bundle", "del-flows", "tcp"]);
+        ofctl(
+            &sw,
+            v,
+            &["--bundle", "--strict", "del-flows", "table=1,priority=5,ip"],
+        );
+        assert_eq!(
+            sorted_flows(&sw, v),
+            sorted(&[
+                "priority=40,arp actions=NORMAL",
+                "priority=10,in_port=1 actions=output:2",
+            ]),
+            "{v}: --bundle mod-flows, add-flow, del-flows"
+        );
+        ofctl(&sw, v, &["--bundle", "del-flows"]);
+        assert!(flows(&sw, v).is_empty(), "{v}");
+    }
+}
+
+#[test]
+fn a_failing_bundle_changes_nothing() {
+    let dir = tempfile::tempdir().expect("dir");
+    // Refused at commit: the group does not exist (checked when the flow
+    // is applied, as Open vSwitch's ofproto_check_ofpacts does).
+    let at_commit = write_file(
+        &dir,
+        "commit.flows",
+        "priority=50,in_port=3,actions=output:1\n\
+         priority=51,in_port=2,actions=group:77\n\
+         priority=52,in_port=1,actions=drop\n",
+    );
+    // Refused when added: table 254 is read-only.
+    let at_add = write_file(
+        &dir,
+        "add.flows",
+        "priority=50,in_port=3,actions=output:1\n\
+         table=254,priority=1,actions=drop\n",
+    );
+    for v in BUNDLE_VERSIONS {
+        let (sw, _bridge, _dp) = real::start_real();
+        ofctl(
+            &sw,
+            v,
+            &["add-flow", "priority=10,in_port=1,actions=output:2"],
+        );
+        let before = flows(&sw, v);
+        let (ok, text) = ofctl_try(&sw, v, &["--bundle", "add-flows", &at_commit]);
+        assert!(!ok, "{v}: {text}");
+        assert!(text.contains("OFPBAC_BAD_OUT_GROUP"), "{v}: {text}");
+        assert!(text.contains("OFPBFC_MSG_FAILED"), "{v}: {text}");
+        assert_eq!(flows(&sw, v), before, "{v}: nothing of the bundle stays");
+        let (ok, text) = ofctl_try(&sw, v, &["--bundle", "add-flows", &at_add]);
+        assert!(!ok, "{v}: {text}");
+        assert!(text.contains("OFPBRC_EPERM"), "{v}: {text}");
+        assert_eq!(flows(&sw, v), before, "{v}: the bundle was discarded");
+        // Deletes are taken back too, with their flows' counters.
+        let (ok, text) = ofctl_try(&sw, v, &["--bundle", "replace-flows", &at_commit]);
+        assert!(!ok, "{v}: {text}");
+        assert_eq!(flows(&sw, v), before, "{v}: replace-flows taken back");
+    }
+}
+
+#[test]
+fn bundle_files_with_groups_and_packet_outs() {
+    use oxvs_datapath::dp::PollThread;
+    use oxvs_datapath::port::MemoryPort;
+
+    let dir = tempfile::tempdir().expect("dir");
+    let mut frame = [0u8; 60];
+    frame[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+    frame[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    frame[12..14].copy_from_slice(&[0x88, 0xb5]);
+    let hex: String = frame.iter().map(|b| format!("{b:02x}")).collect();
+    let good = write_file(
+        &dir,
+        "good.bundle",
+        &format!(
+            "group add group_id=1,type=all,bucket=output:2,bucket=output:3\n\
+             flow add priority=5,in_port=1,actions=group:1\n\
+             packet-out in_port=1 packet={hex} actions=resubmit(,0)\n"
+        ),
+    );
+    // Deletes group 1 (and so the flow that uses it), changes a flow, then
+    // fails: group 1 and its flow must come back.
+    let bad = write_file(
+        &dir,
+        "bad.bundle",
+        "group delete group_id=1\n\
+         flow modify in_port=1,actions=output:3\n\
+         group add group_id=2,type=all,bucket=output:2\n\
+         flow add priority=6,in_port=2,actions=group:9\n",
+    );
+    for v in BUNDLE_VERSIONS {
+        let (sw, _bridge, dp) = real::start_real();
+        let mut pt = PollThread::new(dp.clone());
+        let mut handles = Vec::new();
+        for p in 1..=3u32 {
+            let port = MemoryPort::new(format!("p{p}"), p).with_capture(100);
+            handles.push(port.handle());
+            pt.ports.add(p, Box::new(port));
+        }
+        ofctl(&sw, v, &["del-flows"]);
+        ofctl(&sw, v, &["bundle", &good]);
+        let groups = ofctl(&sw, v, &["dump-groups"]);
+        assert!(
+            groups.contains("group_id=1,type=all,bucket=")
+                && groups.contains("actions=output:2")
+                && groups.contains("actions=output:3"),
+            "{v}: {groups}"
+        );
+        assert_eq!(
+            flows(&sw, v),
+            ["priority=5,in_port=1 actions=group:1"],
+            "{v}"
+        );
+        // The packet-out went through the bundle's own flow and group.
+        pt.run_executes(0);
+        pt.flush();
+        for (i, h) in handles.iter().enumerate() {
+            let sent = h.take_sent();
+            let want = usize::from(i > 0);
+            assert_eq!(sent.len(), want, "{v}: port {}", i + 1);
+        }
+
+        let (ok, text) = ofctl_try(&sw, v, &["bundle", &bad]);
+        assert!(!ok, "{v}: {text}");
+        assert!(text.contains("OFPBAC_BAD_OUT_GROUP"), "{v}: {text}");
+        assert_eq!(ofctl(&sw, v, &["dump-groups"]), groups, "{v}: groups back");
+        assert_eq!(
+            flows(&sw, v),
+            ["priority=5,in_port=1 actions=group:1"],
+            "{v}: flows back"
+        );
+    }
+}
+
+/// A bundle is one change for everyone else: a translation that starts
+/// while a bundle is being applied waits for it and sees all of it.
+#[test]
+fn readers_never_see_half_a_bundle() {
+    use oxvs_datapath::flow_key::FlowKey;
+    let dir = tempfile::tempdir().expect("dir");
+    // Each bundle deletes the in_port=1 flow and adds it back with another
+    // output: between the two, port 1's packets would be dropped.
+    let files: Vec<String> = (2..=3)
+        .map(|p| {
+            write_file(
+                &dir,
+                &format!("swap{p}.bundle"),
+                &format!(
+                    "flow delete in_port=1\n\
+                     {}flow add priority=7,in_port=1,actions=output:{p}\n",
+                    "flow add priority=9,in_port=9,actions=drop\n\
+                     flow delete in_port=9\n"
+                        .repeat(50)
+                ),
+            )
+        })
+        .collect();
+    let (sw, bridge, _dp) = real::start_real();
+    ofctl(&sw, "OpenFlow14", &["del-flows"]);
+    ofctl(
+        &sw,
+        "OpenFlow14",
+        &["add-flow", "priority=7,in_port=1,actions=output:2"],
+    );
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader = {
+        let (bridge, stop) = (bridge.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut k = FlowKey::ZERO;
+            k.set_in_port(1);
+            let (mut n, mut dropped) = (0u64, 0u64);
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let (_, actions) = bridge.xlate(&k, false, 0);
+                n += 1;
+                if actions.is_empty() {
+                    dropped += 1;
+                }
+            }
+            (n, dropped)
+        })
+    };
+    for i in 0..20 {
+        ofctl(&sw, "OpenFlow14", &["bundle", &files[i % 2]]);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (n, dropped) = reader.join().expect("reader");
+    assert!(n > 0);
+    assert_eq!(
+        dropped, 0,
+        "{dropped} of {n} translations saw half a bundle"
+    );
+    // The last bundle swapped the output to port 3.
+    assert_eq!(
+        flows(&sw, "OpenFlow14"),
+        ["priority=7,in_port=1 actions=output:3"]
+    );
+}

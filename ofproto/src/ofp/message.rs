@@ -8,13 +8,15 @@
 //! bounded to the body. Encoding picks the wire variant for the version and
 //! writes the same header forms back.
 //!
-//! This pass decodes the messages that need no match or action codec.
-//! Messages the table knows but this pass does not decode yet (FLOW_MOD,
-//! PACKET_IN, PACKET_OUT, FLOW_REMOVED, GROUP_MOD, METER_MOD, TABLE_MOD,
-//! bundles, flow/aggregate/group/meter/table-features multiparts, ...) come
-//! out as [`Message::Unparsed`] or, for experimenter messages,
-//! [`Message::Experimenter`]; each will get its own variant.
+//! This pass decodes the messages that need no match or action codec, and
+//! bundles ([`super::bundle_msg`]). Messages the table knows but this pass
+//! does not decode (FLOW_MOD, PACKET_IN, PACKET_OUT, FLOW_REMOVED,
+//! GROUP_MOD, METER_MOD, TABLE_MOD, flow/aggregate/group/meter/
+//! table-features multiparts, ...) come out as [`Message::Unparsed`] or, for
+//! experimenter messages, [`Message::Experimenter`], for the decoders of
+//! [`super::flow_msg`] and [`super::group_msg`].
 
+use super::bundle_msg::{BundleAdd, BundleCtrl};
 use super::codec::{Reader, Writer};
 use super::error::{BadRequest, ErrorMsg, OfpError};
 use super::{Header, Version};
@@ -110,6 +112,10 @@ pub enum Message {
     FlowModTableId(bool),
     MultipartRequest(MultipartRequest),
     MultipartReply(MultipartReply),
+    /// OFPT_BUNDLE_CONTROL (1.4+) or ONFT_BUNDLE_CONTROL (1.3).
+    BundleControl(BundleCtrl),
+    /// OFPT_BUNDLE_ADD_MESSAGE (1.4+) or ONFT_BUNDLE_ADD_MESSAGE (1.3).
+    BundleAdd(BundleAdd),
     /// A message the table knows whose body this pass does not decode.
     Unparsed(Unparsed),
 }
@@ -134,6 +140,46 @@ fn bad_len() -> OfpError {
 /// body of a length the table does not allow BAD_LEN; and whatever the body
 /// decoder finds wrong.
 pub fn decode(bytes: &[u8]) -> Result<(Header, Message), OfpError> {
+    let f = match frame(bytes)? {
+        Framed::Hello(header, hello) => return Ok((header, Message::Hello(hello))),
+        Framed::Known(f) => f,
+    };
+    let mut body = Reader::new(&bytes[f.hdr_len..]);
+    let msg = decode_body(f.version, f.info, f.form, f.flags, &mut body)?;
+    body.expect_empty()?;
+    Ok((f.header, msg))
+}
+
+/// The header and wire variant of the message `bytes` holds, checked as
+/// [`decode`] checks them (lengths, version, type, experimenter, multipart
+/// type, body length from the table) without decoding the body: what Open
+/// vSwitch's `ofptype_decode` does. A HELLO of a version oxvs does not
+/// speak is [`RawMsg::Hello`].
+pub fn peek(bytes: &[u8]) -> Result<(Header, RawMsg), OfpError> {
+    Ok(match frame(bytes)? {
+        Framed::Hello(h, _) => (h, RawMsg::Hello),
+        Framed::Known(f) => (f.header, f.info.raw),
+    })
+}
+
+/// A message whose header words were read and checked.
+struct Frame {
+    header: Header,
+    version: Version,
+    info: &'static RawInfo,
+    form: Form,
+    flags: u16,
+    /// Where the body starts.
+    hdr_len: usize,
+}
+
+enum Framed {
+    /// A HELLO of a version this switch does not speak (decoded whole).
+    Hello(Header, Hello),
+    Known(Frame),
+}
+
+fn frame(bytes: &[u8]) -> Result<Framed, OfpError> {
     let header = Header::parse(bytes).map_err(|_| bad_len())?;
     let len = usize::from(header.length);
     if len < Header::LEN || len != bytes.len() {
@@ -142,7 +188,7 @@ pub fn decode(bytes: &[u8]) -> Result<(Header, Message), OfpError> {
     let Some(version) = Version::from_wire(header.version) else {
         if header.msg_type == 0 {
             let hello = Hello::decode(&mut Reader::new(&bytes[Header::LEN..]))?;
-            return Ok((header, Message::Hello(hello)));
+            return Ok(Framed::Hello(header, hello));
         }
         return Err(BadRequest::BadVersion.into());
     };
@@ -187,10 +233,14 @@ pub fn decode(bytes: &[u8]) -> Result<(Header, Message), OfpError> {
         return Err(bad_len());
     }
     info.check_len(len - hdr_len)?;
-    let mut body = Reader::new(&bytes[hdr_len..]);
-    let msg = decode_body(version, info, form, flags, &mut body)?;
-    body.expect_empty()?;
-    Ok((header, msg))
+    Ok(Framed::Known(Frame {
+        header,
+        version,
+        info,
+        form,
+        flags,
+        hdr_len,
+    }))
 }
 
 /// Decodes every element of an array body.
@@ -309,6 +359,13 @@ fn decode_body(
         }
         R::MeterFeaturesReply => rep(MpReply::MeterFeatures(MeterFeatures::decode(r)?)),
 
+        R::Of14BundleControl | R::Onft13BundleControl => {
+            Ok(Message::BundleControl(BundleCtrl::decode(r)?))
+        }
+        R::Of14BundleAddMessage | R::Onft13BundleAddMessage => {
+            Ok(Message::BundleAdd(BundleAdd::decode(r)?))
+        }
+
         raw => {
             let rest = r.bytes(r.remaining())?.to_vec();
             Ok(match form {
@@ -416,6 +473,11 @@ fn raw_for(msg: &Message, version: Version) -> Result<RawMsg, OfpError> {
             MpReply::MeterFeatures(_) if of10 => return Err(missing_mp()),
             MpReply::MeterFeatures(_) => R::MeterFeaturesReply,
         },
+        Message::BundleControl(_) | Message::BundleAdd(_) if of10 => return Err(missing()),
+        Message::BundleControl(_) if version == Version::Of13 => R::Onft13BundleControl,
+        Message::BundleControl(_) => R::Of14BundleControl,
+        Message::BundleAdd(_) if version == Version::Of13 => R::Onft13BundleAddMessage,
+        Message::BundleAdd(_) => R::Of14BundleAddMessage,
         Message::Unparsed(u) => u.raw,
     })
 }
@@ -604,6 +666,8 @@ fn encode_body(msg: &Message, version: Version, w: &mut Writer) -> Result<(), Of
             MpReply::GroupFeatures(g) => g.encode(w),
             MpReply::MeterFeatures(m) => m.encode(w),
         },
+        Message::BundleControl(c) => c.encode(w),
+        Message::BundleAdd(a) => a.encode(w),
         Message::Unparsed(u) => {
             w.bytes(&u.body);
         }

@@ -12,8 +12,10 @@
 //!   OpenFlow 1.1+ instructions.
 //! - [`error`]: `OfpError` and its (type, code) for each version.
 //! - [`message`]: every message.
+//! - [`bundle_msg`]: bundle control and add messages.
 
 pub mod action;
+pub mod bundle_msg;
 pub mod codec;
 pub mod error;
 pub mod field;
