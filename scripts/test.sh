@@ -30,3 +30,11 @@ fi
 # is the last thing printed.
 cargo test --workspace --doc --quiet
 cargo nextest run --workspace --no-fail-fast "$@"
+
+# Real tc flower: the host kernel has no cls_flower, so the offload tests
+# run again inside a QEMU guest with Debian's stock kernel (scripts/tc-vm
+# installs qemu and fetches the kernel on first use).
+if [ "$(id -u)" -eq 0 ] && [ "${OXVS_SKIP_VM:-}" != 1 ]; then
+  CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="$PWD/scripts/tc-vm/cargo-runner.sh" \
+    cargo test -p oxvs-tests --test offload
+fi

@@ -22,7 +22,7 @@ use crate::sys::EventFd;
 pub const REVALIDATE_INTERVAL: Duration = Duration::from_millis(500);
 /// How long an idle handler sleeps before looking at the queue again (the
 /// poll thread unparks it as soon as upcalls wait).
-const HANDLER_IDLE: Duration = Duration::from_millis(50);
+const HANDLER_IDLE: Duration = Duration::from_millis(500);
 
 /// Settings the daemon changes while running.
 #[derive(Debug)]
