@@ -1006,6 +1006,7 @@ impl State {
         let c = self.rt.dp.counters.snapshot();
         let d = &self.rt.counters;
         let r = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+        let o = self.rt.offload.lock().counters();
         vec![
             ("dpif_emc_hit", c.emc_hits),
             ("dpif_megaflow_hit", c.megaflow_hits),
@@ -1023,6 +1024,12 @@ impl State {
             ("revalidate_limit_evict", r(&d.limit_evicted)),
             ("revalidate_stale", r(&d.stale_removed)),
             ("revalidate_orphan", r(&d.orphans_removed)),
+            ("offload_flow_put", o.installed),
+            ("offload_flow_del", o.removed),
+            ("offload_refused", o.refused),
+            ("offload_kernel_error", o.kernel_errors),
+            ("offload_healed", o.healed),
+            ("offload_tc_packets", o.tc_packets),
         ]
     }
 
