@@ -688,3 +688,36 @@ fn ovs_ofctl_programs_the_bridge_and_fail_mode_is_honoured() {
     assert_eq!(flow_lines(&dirs), vec!["priority=0 actions=NORMAL"]);
     ping(&hosts[0], &hosts[1]);
 }
+
+/// Container veths have TSO/GSO on: the sender's stack hands the switch
+/// 64 KiB super-frames. The port segments them, so TCP runs at full size
+/// without anyone turning offloads off.
+#[test]
+fn tcp_from_senders_with_tso_on_crosses_the_bridge() {
+    if skip_unless_root("tcp_from_senders_with_tso_on_crosses_the_bridge") {
+        return;
+    }
+    let Some(ethtool) = oxvs_tests::find_tool("ethtool") else {
+        eprintln!("SKIP tcp_from_senders_with_tso_on...: ethtool is not installed");
+        return;
+    };
+    let (sw, hosts) = topology(2);
+    let e = ethtool.to_string_lossy().into_owned();
+    for h in &hosts {
+        let out =
+            h.ns.exec(&[&e, "-K", "eth0", "tx", "on", "tso", "on", "gso", "on"]);
+        assert!(out.status.success(), "ethtool: {out:?}");
+    }
+    let dirs = Dirs::new();
+    let _d = Daemon::start(BINS, &dirs, &sw);
+    ctl_ok(BINS, &dirs, &["add-br", "br0"]);
+    for h in &hosts {
+        ctl_ok(BINS, &dirs, &["add-port", "br0", &h.port]);
+    }
+    ping(&hosts[0], &hosts[1]);
+    for (a, b) in [(0, 1), (1, 0)] {
+        let t = tcp_transfer(&hosts[a], &hosts[b], 8 << 20)
+            .unwrap_or_else(|e| panic!("TCP {a} -> {b} with TSO on: {e}"));
+        assert!(t < Duration::from_secs(20), "8 MiB took {t:?}");
+    }
+}

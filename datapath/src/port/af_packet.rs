@@ -14,6 +14,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use super::gso::{Segmenter, MAX_GSO_FRAME};
 use super::{ifname_to_c, Port, PortError, PortStats};
 use crate::packet::{Packet, PacketBatch, BATCH_SIZE};
 
@@ -225,9 +226,26 @@ pub struct AfPacketPort {
     kernel_drops: AtomicU64,
     gso_dropped: u64,
     gso_warned: bool,
+    /// Super-frames cut into segments in software.
+    gso_segmented: u64,
     csum_completed: u64,
     down: Option<String>,
     last_liveness: Instant,
+    /// The GSO super-frame being cut; its segments may span several
+    /// `recv` calls when the caller's batch fills up.
+    segmenter: Segmenter,
+    /// Frames recvmmsg returned that wait behind a super-frame's segments.
+    pend: Vec<Pending>,
+    pend_next: usize,
+}
+
+/// A received slot not yet delivered.
+#[derive(Clone, Copy)]
+struct Pending {
+    slot: usize,
+    len: usize,
+    truncated: bool,
+    controllen: usize,
 }
 
 fn errno() -> i32 {
@@ -379,7 +397,14 @@ impl AfPacketPort {
             setsockopt(sfd, libc::SOL_PACKET, PACKET_ADD_MEMBERSHIP, &mreq).map_err(io_err)?;
         }
 
-        let max_frame = opts.max_frame.max(64);
+        // A receiving socket takes whole GSO super-frames (a sender with
+        // TSO on hands over up to 64 KiB at once) and segments them; the
+        // slots' pages are only touched when such frames arrive.
+        let max_frame = if opts.receive {
+            opts.max_frame.max(MAX_GSO_FRAME)
+        } else {
+            64
+        };
         let slot = VNET_HDR_LEN + max_frame;
         Ok(AfPacketPort {
             name: ifname.to_owned(),
@@ -395,9 +420,13 @@ impl AfPacketPort {
             kernel_drops: AtomicU64::new(0),
             gso_dropped: 0,
             gso_warned: false,
+            gso_segmented: 0,
             csum_completed: 0,
             down: None,
             last_liveness: Instant::now(),
+            segmenter: Segmenter::new(),
+            pend: Vec::with_capacity(BATCH_SIZE),
+            pend_next: 0,
         })
     }
 
@@ -406,11 +435,15 @@ impl AfPacketPort {
         self.ifindex
     }
 
-    /// GSO frames that were larger than `max_frame` and so dropped. If this
-    /// grows, turn TSO/GSO off on the sending side (`ethtool -K IF tso off
-    /// gso off`): this port does not segment in software.
+    /// GSO frames that could not be segmented (a kind other than TCP or
+    /// UDP L4, or malformed headers) and so were dropped.
     pub fn gso_dropped(&self) -> u64 {
         self.gso_dropped
+    }
+
+    /// GSO super-frames segmented in software.
+    pub fn gso_segmented(&self) -> u64 {
+        self.gso_segmented
     }
 
     /// Received frames whose partial TCP/UDP checksum this port finished.
@@ -466,8 +499,59 @@ impl AfPacketPort {
         Ok(())
     }
 
+    /// Delivers what recvmmsg returned and still waits, stopping when the
+    /// batch is full or a super-frame's segments no longer fit.
+    fn deliver_pending(&mut self, batch: &mut PacketBatch) -> usize {
+        let mut n = 0;
+        while self.pend_next < self.pend.len() && !batch.is_full() {
+            let p = self.pend[self.pend_next];
+            self.pend_next += 1;
+            n += self.deliver(p.slot, p.len, p.truncated, p.controllen, batch);
+            if !self.segmenter.is_empty() {
+                break;
+            }
+        }
+        n
+    }
+
+    /// Moves segments of the loaded super-frame into `batch`.
+    fn drain_gso(&mut self, batch: &mut PacketBatch) -> usize {
+        let mut n = 0;
+        while !self.segmenter.is_empty() {
+            let Some(p) = batch.next_free() else {
+                break;
+            };
+            let area = p.rx_area();
+            let vlan = self.segmenter.vlan;
+            let off = if vlan.is_some() { 4 } else { 0 };
+            let Some(len) = area
+                .get_mut(off..)
+                .and_then(|a| self.segmenter.next_segment(a))
+            else {
+                // A segment larger than a packet buffer: drop the rest.
+                self.segmenter.clear();
+                self.stats.rx_dropped += 1;
+                break;
+            };
+            if let Some((tpid, tci)) = vlan {
+                area.copy_within(4..16, 0);
+                area[12..14].copy_from_slice(&tpid.to_be_bytes());
+                area[14..16].copy_from_slice(&tci.to_be_bytes());
+            }
+            let total = len + off;
+            p.set_len(total);
+            p.meta.in_port = self.in_port;
+            batch.commit();
+            self.stats.rx_packets += 1;
+            self.stats.rx_bytes += total as u64;
+            n += 1;
+        }
+        n
+    }
+
     /// Turns received slot `i` (`len` bytes including the vnet header) into
-    /// a packet of `batch`. Returns the frame length, or None if dropped.
+    /// packets of `batch`: one, or a GSO super-frame's segments. Returns
+    /// how many.
     fn deliver(
         &mut self,
         i: usize,
@@ -475,46 +559,25 @@ impl AfPacketPort {
         truncated: bool,
         controllen: usize,
         batch: &mut PacketBatch,
-    ) -> Option<usize> {
+    ) -> usize {
         if self.rx_addr[i].sll_pkttype == PACKET_OUTGOING {
             // Something the host sent out of this interface, not input
             // (only seen on kernels without PACKET_IGNORE_OUTGOING).
-            return None;
+            return 0;
         }
         let slot = &mut self.rx_buf[i * self.slot..(i + 1) * self.slot];
         if len < VNET_HDR_LEN || len > slot.len() {
             self.stats.rx_errors += 1;
-            return None;
+            return 0;
         }
         let mut hb = [0u8; VNET_HDR_LEN];
         hb.copy_from_slice(&slot[..VNET_HDR_LEN]);
         let hdr = VnetHdr::parse(&hb);
         if truncated {
-            // Larger than a slot: a GSO frame (or a jumbo beyond max_frame).
-            // Counted and dropped; segmenting it is not done here.
+            // Larger than a slot: a jumbo beyond max_frame.
             self.stats.rx_dropped += 1;
-            if hdr.is_gso() {
-                self.gso_dropped += 1;
-                if !self.gso_warned {
-                    self.gso_warned = true;
-                    tracing::warn!(
-                        port = %self.name,
-                        "dropping GSO frames larger than max_frame; turn TSO/GSO off on the sender"
-                    );
-                }
-            }
-            return None;
+            return 0;
         }
-        let frame = &mut slot[VNET_HDR_LEN..len];
-        if hdr.needs_csum() {
-            let (start, off) = (usize::from(hdr.csum_start), usize::from(hdr.csum_offset));
-            if !complete_partial_csum(frame, start, off) {
-                self.stats.rx_errors += 1;
-                return None;
-            }
-            self.csum_completed += 1;
-        }
-
         let vlan = parse_auxdata(&self.rx_cmsg[i].0[..controllen.min(64)]).and_then(|aux| {
             (aux.tp_status & TP_STATUS_VLAN_VALID != 0).then(|| {
                 let tpid =
@@ -526,10 +589,36 @@ impl AfPacketPort {
                 (tpid, aux.tp_vlan_tci)
             })
         });
+        let frame = &mut slot[VNET_HDR_LEN..len];
+        if hdr.is_gso() {
+            return match self.segmenter.load(frame, &hdr, vlan) {
+                Ok(()) => {
+                    self.gso_segmented += 1;
+                    self.drain_gso(batch)
+                }
+                Err(e) => {
+                    self.stats.rx_dropped += 1;
+                    self.gso_dropped += 1;
+                    if !self.gso_warned {
+                        self.gso_warned = true;
+                        tracing::warn!(port = %self.name, error = %e, "dropping GSO frames");
+                    }
+                    0
+                }
+            };
+        }
+        if hdr.needs_csum() {
+            let (start, off) = (usize::from(hdr.csum_start), usize::from(hdr.csum_offset));
+            if !complete_partial_csum(frame, start, off) {
+                self.stats.rx_errors += 1;
+                return 0;
+            }
+            self.csum_completed += 1;
+        }
 
         let Some(p) = batch.next_free() else {
             self.stats.rx_dropped += 1;
-            return None;
+            return 0;
         };
         let area = p.rx_area();
         let total = match vlan {
@@ -539,7 +628,7 @@ impl AfPacketPort {
                 let total = frame.len() + 4;
                 if total > area.len() {
                     self.stats.rx_dropped += 1;
-                    return None;
+                    return 0;
                 }
                 area[..12].copy_from_slice(&frame[..12]);
                 area[12..14].copy_from_slice(&tpid.to_be_bytes());
@@ -550,7 +639,7 @@ impl AfPacketPort {
             _ => {
                 if frame.len() > area.len() {
                     self.stats.rx_dropped += 1;
-                    return None;
+                    return 0;
                 }
                 area[..frame.len()].copy_from_slice(frame);
                 frame.len()
@@ -559,7 +648,9 @@ impl AfPacketPort {
         p.set_len(total);
         p.meta.in_port = self.in_port;
         batch.commit();
-        Some(total)
+        self.stats.rx_packets += 1;
+        self.stats.rx_bytes += total as u64;
+        1
     }
 }
 
@@ -609,9 +700,19 @@ impl Port for AfPacketPort {
         if self.down.is_some() {
             return Err(self.down_err());
         }
+        // What an earlier call could not deliver goes first, in order.
+        let mut n = self.drain_gso(batch);
+        if self.segmenter.is_empty() {
+            n += self.deliver_pending(batch);
+        }
+        if !self.segmenter.is_empty() || self.pend_next < self.pend.len() {
+            return Ok(n);
+        }
+        self.pend.clear();
+        self.pend_next = 0;
         let want = BATCH_SIZE.saturating_sub(batch.len());
         if want == 0 || batch.is_full() {
-            return Ok(0);
+            return Ok(n);
         }
 
         // The header arrays hold pointers into our buffers, so they are
@@ -652,11 +753,11 @@ impl Port for AfPacketPort {
             return match e {
                 libc::EAGAIN | libc::EINTR => {
                     self.liveness_check()?;
-                    Ok(0)
+                    Ok(n)
                 }
                 e if is_gone_errno(e) => match self.on_gone_errno(e) {
                     Some(err) => Err(err),
-                    None => Ok(0),
+                    None => Ok(n),
                 },
                 // The socket's pending error, e.g. ENOBUFS: count and go on.
                 _ => {
@@ -666,19 +767,18 @@ impl Port for AfPacketPort {
             };
         }
 
-        let mut n = 0;
         for (i, m) in msgs.iter().enumerate().take(r as usize) {
-            let len = m.msg_len as usize;
-            let truncated = m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
             // size_t on glibc, socklen_t on musl.
             #[allow(clippy::unnecessary_cast)]
             let controllen = m.msg_hdr.msg_controllen as usize;
-            if let Some(bytes) = self.deliver(i, len, truncated, controllen, batch) {
-                n += 1;
-                self.stats.rx_packets += 1;
-                self.stats.rx_bytes += bytes as u64;
-            }
+            self.pend.push(Pending {
+                slot: i,
+                len: m.msg_len as usize,
+                truncated: m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
+                controllen,
+            });
         }
+        n += self.deliver_pending(batch);
         Ok(n)
     }
 

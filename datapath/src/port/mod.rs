@@ -4,6 +4,7 @@
 use crate::packet::{Packet, PacketBatch};
 
 pub mod af_packet;
+pub mod gso;
 pub mod memory;
 pub mod pcap;
 pub mod tap;
