@@ -22,6 +22,7 @@ use parking_lot::RwLock;
 use crate::async_msg::{AsyncHub, PacketIn};
 use crate::flow::match_words;
 use crate::flow::{get as flow_get, put, FlowWords, FLOW_WORDS};
+use crate::monitor::{FlowEvent, MonitorHub, Requester};
 use crate::ofp::action::Action as OfAction;
 use crate::ofp::error::OfpError;
 use crate::ofp::field::Field;
@@ -29,6 +30,7 @@ use crate::ofp::flow_msg::{
     AggregateStats, FlowMod as OfFlowMod, FlowModCommand as OfFlowModCommand, FlowStats,
     FlowStatsRequest, PacketOut,
 };
+use crate::ofp::monitor_msg::UpdateEvent;
 use crate::table::ALL_TABLES;
 use crate::table::{
     FlowChange, FlowFlags, FlowModCommand, FlowModError, FlowModResult, FlowModSpec, FlowTables,
@@ -214,6 +216,8 @@ pub struct Bridge {
     /// Groups, meters and select-group recirculation states (see
     /// [`crate::group`]).
     pub(crate) groups: crate::group::GroupState,
+    /// Connections' flow monitors, told of every flow table change.
+    pub monitors: Arc<crate::monitor::MonitorHub>,
     /// The thread whose [`Transaction`] froze the flow tables: no other
     /// thread reads or changes them until it ends.
     frozen: Mutex<Option<ThreadId>>,
@@ -252,6 +256,7 @@ impl Bridge {
             changed_ms: AtomicU64::new(0),
             epoch: Instant::now(),
             groups: crate::group::GroupState::default(),
+            monitors: Arc::new(crate::monitor::MonitorHub::default()),
             frozen: Mutex::new(None),
             frozen_any: AtomicBool::new(false),
             thawed: parking_lot::Condvar::new(),
@@ -320,6 +325,11 @@ impl Bridge {
 
     /// Ports sorted by OpenFlow number.
     pub fn ports(&self) -> Vec<BridgePort> {
+        FIND_MONITORS.with(|f| {
+            if let Some(slot @ None) = &mut *f.borrow_mut() {
+                *slot = Some(self.monitors.clone());
+            }
+        });
         let mut v: Vec<BridgePort> = self.ports.load().by_ofp.values().cloned().collect();
         v.sort_by_key(|p| p.ofp_port);
         v
@@ -387,16 +397,35 @@ impl Bridge {
         let logging = self.join_transaction();
         let r = tables.apply(fm, self.now_ms());
         drop(tables);
-        if let (true, Ok(done)) = (logging, &r) {
-            if let Some(me) = self.me.upgrade() {
-                with_transaction(|t| {
-                    t.log
-                        .extend(done.changes.iter().map(|c| (me.clone(), c.clone())))
-                });
+        let requester = crate::monitor::requester();
+        if let Ok(done) = &r {
+            match (logging, self.me.upgrade()) {
+                (true, Some(me)) => {
+                    with_transaction(|t| {
+                        t.log.extend(
+                            done.changes
+                                .iter()
+                                .map(|c| (me.clone(), c.clone(), requester)),
+                        )
+                    });
+                }
+                _ => self.publish(&done.changes, requester),
             }
         }
         self.generation.fetch_add(1, Ordering::Release);
         r
+    }
+
+    /// Tells the flow monitors about `changes` (made for `requester`).
+    fn publish(&self, changes: &[FlowChange<OfActions>], requester: Option<Requester>) {
+        if self.monitors.is_idle() {
+            return;
+        }
+        let events: Vec<FlowEvent> = changes
+            .iter()
+            .filter_map(|c| flow_event(c, requester))
+            .collect();
+        self.monitors.publish(&events);
     }
 
     /// Read access to the flow tables (dumps, stats). While another
@@ -477,6 +506,19 @@ impl Bridge {
         if !gone.is_empty() {
             self.generation.fetch_add(1, Ordering::Release);
             self.report_removed(&gone);
+            if !self.monitors.is_idle() {
+                let events: Vec<FlowEvent> = gone
+                    .iter()
+                    .map(|(rule, why)| FlowEvent {
+                        event: UpdateEvent::Removed,
+                        reason: removed_reason(*why),
+                        rule: rule.clone(),
+                        old_actions: None,
+                        requester: None,
+                    })
+                    .collect();
+                self.monitors.publish(&events);
+            }
         }
         gone
     }
@@ -509,11 +551,7 @@ impl Bridge {
             self.hub.flow_removed(&crate::async_msg::FlowRemoved {
                 cookie: e.cookie.load(Ordering::Relaxed),
                 priority: r.priority as u16,
-                reason: match why {
-                    RemovedReason::IdleTimeout => 0,
-                    RemovedReason::HardTimeout => 1,
-                    RemovedReason::Delete => 2,
-                },
+                reason: removed_reason(*why),
                 table_id: e.table_id,
                 duration_ms: now.saturating_sub(e.created_ms),
                 idle_timeout: e.idle_timeout,
@@ -928,6 +966,57 @@ pub fn check_flow_mod(fm: &OfFlowMod) -> Result<(), OfpError> {
     Ok(())
 }
 
+/// OFPRR_* for a removal.
+fn removed_reason(why: RemovedReason) -> u8 {
+    match why {
+        RemovedReason::IdleTimeout => 0,
+        RemovedReason::HardTimeout => 1,
+        RemovedReason::Delete => 2,
+    }
+}
+
+/// What flow monitors hear of a change, as Open vSwitch reports it: an add
+/// (also one that replaced an identical flow) is ADDED, a delete REMOVED,
+/// a modify MODIFIED only if it changed the actions.
+fn flow_event(c: &FlowChange<OfActions>, requester: Option<Requester>) -> Option<FlowEvent> {
+    let (event, rule, old_actions) = match c {
+        FlowChange::Added { rule, .. } => (UpdateEvent::Added, rule, None),
+        FlowChange::Removed(rule) => (UpdateEvent::Removed, rule, None),
+        FlowChange::Modified { rule, actions, .. } => {
+            if **actions == **rule.value.actions.load() {
+                return None;
+            }
+            (UpdateEvent::Modified, rule, Some(actions.clone()))
+        }
+    };
+    Some(FlowEvent {
+        event,
+        reason: if event == UpdateEvent::Removed {
+            removed_reason(RemovedReason::Delete)
+        } else {
+            0
+        },
+        rule: rule.clone(),
+        old_actions,
+        requester,
+    })
+}
+
+thread_local! {
+    /// Set while [`find_monitor_hub`] probes: the first bridge whose
+    /// ports are read fills it in.
+    static FIND_MONITORS: RefCell<Option<Option<Arc<MonitorHub>>>> = const { RefCell::new(None) };
+}
+
+/// The flow monitor hub of the bridge that `probe` reads the ports of:
+/// how a [`crate::ofconn::SwitchView`] over a bridge is found to have one
+/// without knowing the view's type (see `SwitchView::flow_monitors`).
+pub fn find_monitor_hub(probe: impl FnOnce()) -> Option<Arc<MonitorHub>> {
+    FIND_MONITORS.with(|f| *f.borrow_mut() = Some(None));
+    probe();
+    FIND_MONITORS.with(|f| f.borrow_mut().take().flatten())
+}
+
 // ---------------------------------------------------------------------------
 // Transactions (bundle commits).
 
@@ -945,8 +1034,9 @@ type HeldRemovals = (
 
 #[derive(Default)]
 struct TxnState {
-    /// Every flow table change made so far, oldest first.
-    log: Vec<(Arc<Bridge>, FlowChange<OfActions>)>,
+    /// Every flow table change made so far, oldest first, with whom it
+    /// was made for.
+    log: Vec<(Arc<Bridge>, FlowChange<OfActions>, Option<Requester>)>,
     /// Bridges whose tables this transaction froze.
     frozen: Vec<Arc<Bridge>>,
     /// Flow-removed reports held back until the commit, each with the
@@ -1013,15 +1103,15 @@ impl Transaction {
             t.log.split_off(keep)
         })
         .unwrap_or_default();
-        for (bridge, change) in undo.into_iter().rev() {
+        for (bridge, change, _) in undo.into_iter().rev() {
             bridge.tables.write().undo(change);
             bridge.generation.fetch_add(1, Ordering::Release);
         }
         with_transaction(|t| t.rolling_back = false);
     }
 
-    /// Keeps every change: the flow-removed messages go out and the
-    /// bridges thaw.
+    /// Keeps every change: the bridges thaw, and the flow-removed messages
+    /// and flow monitor updates go out.
     pub fn commit(mut self) {
         self.done = true;
         if let Some(state) = TRANSACTION.with(|t| t.borrow_mut().take()) {
@@ -1030,6 +1120,18 @@ impl Transaction {
             }
             for (_, b, removed) in state.removed {
                 b.report_removed(&removed);
+            }
+            for b in &state.frozen {
+                if b.monitors.is_idle() {
+                    continue;
+                }
+                let events: Vec<FlowEvent> = state
+                    .log
+                    .iter()
+                    .filter(|(x, ..)| Arc::ptr_eq(x, b))
+                    .filter_map(|(_, c, r)| flow_event(c, *r))
+                    .collect();
+                b.monitors.publish(&events);
             }
         }
     }

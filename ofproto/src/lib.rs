@@ -8,6 +8,7 @@ pub mod bundle;
 pub mod classifier;
 pub mod flow;
 pub mod group;
+pub mod monitor;
 pub mod ofconn;
 pub mod ofp;
 pub mod server;

@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use crate::async_msg::Subscriber;
 use crate::bundle::{self, BundleOp, Bundles, CommitFailure, Origin};
+use crate::monitor::{MonitorHub, MonitorSub, Requester};
 use crate::ofp::bundle_msg::{BundleAdd, BundleCtrl, BundleCtrlType};
 use crate::ofp::error::{
     BadRequest, BundleFailed, ErrorMsg, HelloFailed, OfpError, RoleRequestFailed,
@@ -30,6 +31,9 @@ use crate::ofp::message::switch::{
     SwitchConfig, SwitchFeatures,
 };
 use crate::ofp::message::{decode, encode, Dir, Form, Message, RawMsg, Unparsed};
+use crate::ofp::monitor_msg::{
+    self, FlowMonitorRequest, FlowUpdate, FlowUpdateFull, MonitorCommand, UpdateEvent,
+};
 use crate::ofp::{Header, Version};
 use crate::server::{Output, Session};
 
@@ -97,6 +101,16 @@ pub trait SwitchView: Send + Sync {
     fn commit_bundle(&self, ops: &[BundleOp], flags: u16) -> Result<(), CommitFailure> {
         bundle::commit(self, ops, flags)
     }
+    /// Where flow table changes are published for flow monitors (None:
+    /// monitors only get the flows there when they start). The default
+    /// finds the hub of the [`crate::bridge::Bridge`] whose ports
+    /// [`SwitchView::ports`] reads; a view over a bridge had better say so
+    /// directly.
+    fn flow_monitors(&self) -> Option<Arc<MonitorHub>> {
+        crate::bridge::find_monitor_hub(|| {
+            self.ports();
+        })
+    }
 }
 
 /// Most body bytes per multipart reply message (the length field is 16
@@ -132,9 +146,19 @@ pub struct OfSession {
     subscriber: Option<Arc<Subscriber>>,
     /// Open bundles.
     bundles: Bundles,
+    /// This connection's number (names it as a requester of changes).
+    conn_id: u64,
+    /// Flow monitors, once the connection has some.
+    monitors: Option<Arc<MonitorSub>>,
+    /// The connection's outbound queue, for messages sent outside replies
+    /// (flow monitor updates).
+    outbound: Option<tokio::sync::mpsc::Sender<Vec<u8>>>,
     /// The time of the event being handled.
     now_ms: u64,
 }
+
+/// Numbers connections (as requesters of flow table changes).
+static NEXT_CONN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 /// Shared generation id for primary election, across connections.
 static GENERATION: parking_lot::Mutex<Option<u64>> = parking_lot::Mutex::new(None);
@@ -164,7 +188,17 @@ impl OfSession {
             subscriber: None,
             bundles: Bundles::default(),
             now_ms: 0,
+            conn_id: NEXT_CONN.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            monitors: None,
+            outbound: None,
         }
+    }
+
+    /// Sends flow monitor updates at once through `tx` (the connection's
+    /// outbound queue) instead of with the session's next output.
+    pub fn with_outbound(mut self, tx: tokio::sync::mpsc::Sender<Vec<u8>>) -> OfSession {
+        self.outbound = Some(tx);
+        self
     }
 
     /// Receives the bridge's asynchronous messages through `s`.
@@ -329,7 +363,19 @@ impl OfSession {
         })
     }
 
+    /// Handles one message; flow table changes it makes are this
+    /// connection's (for flow monitors), and the flow updates they cause
+    /// for this connection follow the replies.
     fn dispatch(&mut self, msg: &[u8], out: &mut Output) {
+        let r = Requester {
+            conn: self.conn_id,
+            xid: xid_of(msg),
+        };
+        crate::monitor::with_requester(r, || self.dispatch_one(msg, out));
+        self.flush_monitors(out);
+    }
+
+    fn dispatch_one(&mut self, msg: &[u8], out: &mut Output) {
         let xid = xid_of(msg);
         let (h, m) = match decode(msg) {
             Ok(x) => x,
@@ -418,6 +464,24 @@ impl OfSession {
                     body: e.data,
                 };
                 self.flow_message(&u, msg, xid, out)
+            }
+            // NXT_FLOW_MONITOR_CANCEL (1.0) and ONFT_FLOW_MONITOR_CANCEL (1.3).
+            Message::Experimenter(e)
+                if (e.experimenter == crate::ofp::error::NX_VENDOR_ID && e.exp_type == 21)
+                    || (e.experimenter == crate::ofp::error::ONF_VENDOR_ID
+                        && e.exp_type == 1870) =>
+            {
+                let r = monitor_msg::decode_cancel(&e.data).and_then(|id| {
+                    self.monitors
+                        .as_ref()
+                        .ok_or(OfpError::FlowMonitorFailed(
+                            crate::ofp::error::FlowMonitorFailed::UnknownMonitor,
+                        ))
+                        .and_then(|m| m.remove(id))
+                });
+                if let Err(e) = r {
+                    self.error(out, e, msg, xid);
+                }
             }
             // NXT_GROUP_MOD (OpenFlow 1.0's group_mod) arrives as a Nicira
             // experimenter message.
@@ -517,6 +581,111 @@ impl OfSession {
         }
     }
 
+    /// A flow monitor request: adds, modifies and deletes monitors as Open
+    /// vSwitch's `handle_flow_monitor_request` does (on an error, the
+    /// monitors this request added go again), then replies with the flows
+    /// the new monitors with OFPFMF_INITIAL select.
+    fn flow_monitor_request(&mut self, u: &Unparsed, msg: &[u8], xid: u32, out: &mut Output) {
+        let Some(v) = self.version else { return };
+        let reqs = match monitor_msg::decode_requests(u.raw, &u.body) {
+            Ok(r) => r,
+            Err(e) => return self.error(out, e, msg, xid),
+        };
+        let sub = match &self.monitors {
+            Some(s) => s.clone(),
+            None => {
+                let s = MonitorSub::new(self.conn_id, self.outbound.clone());
+                s.set_version(v);
+                if let Some(hub) = self.view.flow_monitors() {
+                    hub.subscribe(&s);
+                }
+                self.monitors = Some(s.clone());
+                s
+            }
+        };
+        let mut added: Vec<&FlowMonitorRequest> = Vec::new();
+        for rq in &reqs {
+            let unknown = || {
+                OfpError::FlowMonitorFailed(crate::ofp::error::FlowMonitorFailed::UnknownMonitor)
+            };
+            let r = match rq.command {
+                MonitorCommand::Add => sub.add(rq),
+                MonitorCommand::Modify if !sub.contains(rq.id) => Err(unknown()),
+                MonitorCommand::Modify => sub.remove(rq.id).and_then(|_| sub.add(rq)),
+                MonitorCommand::Delete => sub.remove(rq.id),
+            };
+            match r {
+                Ok(()) if rq.command != MonitorCommand::Delete => added.push(rq),
+                Ok(()) => {}
+                Err(e) => {
+                    for a in added {
+                        let _ = sub.remove(a.id);
+                    }
+                    return self.error(out, e, msg, xid);
+                }
+            }
+        }
+        // The flows there now, each once (with actions if any monitor
+        // wants them).
+        let mut initial: Vec<(FlowUpdateFull, bool)> = Vec::new();
+        for rq in added
+            .iter()
+            .filter(|r| r.flags & monitor_msg::flags::INITIAL != 0)
+        {
+            let req = FlowStatsRequest {
+                table_id: rq.table_id,
+                out_port: rq.out_port,
+                out_group: rq.out_group,
+                cookie: 0,
+                cookie_mask: 0,
+                matched: rq.matched.clone(),
+            };
+            let with_actions = rq.flags & monitor_msg::flags::INSTRUCTIONS != 0;
+            for f in self.view.flow_stats(&req).unwrap_or_default() {
+                let same = |u: &FlowUpdateFull| {
+                    u.table_id == f.table_id && u.priority == f.priority && u.matched == f.matched
+                };
+                if let Some(seen) = initial.iter_mut().find(|(u, _)| same(u)) {
+                    seen.1 |= with_actions;
+                    continue;
+                }
+                initial.push((
+                    FlowUpdateFull {
+                        event: UpdateEvent::Initial,
+                        reason: 0,
+                        table_id: f.table_id,
+                        priority: f.priority,
+                        idle_timeout: f.idle_timeout,
+                        hard_timeout: f.hard_timeout,
+                        cookie: f.cookie,
+                        matched: f.matched,
+                        actions: f.actions,
+                    },
+                    with_actions,
+                ));
+            }
+        }
+        let entries = initial
+            .into_iter()
+            .filter_map(|(mut u, with_actions)| {
+                if !with_actions {
+                    u.actions.clear();
+                }
+                monitor_msg::encode_update(v, &FlowUpdate::Full(u))
+                    .map_err(|e| tracing::debug!(error = ?e, "flow left out of a monitor reply"))
+                    .ok()
+            })
+            .collect();
+        out.send.extend(crate::monitor::replies(v, entries, xid));
+    }
+
+    /// Sends the flow monitor updates waiting for this connection.
+    fn flush_monitors(&self, out: &mut Output) {
+        if let Some(m) = &self.monitors {
+            out.send.extend(m.take_messages());
+        }
+    }
+
     /// Discards bundles idle too long, each with a TIMEOUT error.
     fn expire_bundles(&mut self, out: &mut Output) {
         for o in self.bundles.expire(self.now_ms) {
@@ -569,6 +738,14 @@ impl OfSession {
             }
             let entries = (0..254u8).map(|t| table_features_entry(v, t)).collect();
             return self.send_multipart(out, RawMsg::TableFeaturesReply, entries, xid);
+        }
+        if matches!(
+            u.raw,
+            RawMsg::NxstFlowMonitorRequest
+                | RawMsg::Onfst13FlowMonitorRequest
+                | RawMsg::Of14FlowMonitorRequest
+        ) {
+            return self.flow_monitor_request(u, msg, xid, out);
         }
         if let Some(r) = group_msg::decode(v, u) {
             return self.group_message(r, msg, xid, out);
@@ -820,8 +997,10 @@ fn xid_of(msg: &[u8]) -> u32 {
 
 impl Session for OfSession {
     fn closed(&mut self) {
-        // Open vSwitch discards a connection's bundles when it goes.
+        // Open vSwitch discards a connection's bundles and monitors when
+        // it goes.
         self.bundles.clear();
+        self.monitors = None;
     }
 
     fn open(&mut self, now_ms: u64) -> Output {
@@ -853,6 +1032,7 @@ impl Session for OfSession {
         let mut out = Output::default();
         self.now_ms = now_ms;
         self.expire_bundles(&mut out);
+        self.flush_monitors(&mut out);
         let Some(probe) = self.probe_ms else {
             return out;
         };

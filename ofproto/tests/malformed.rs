@@ -541,6 +541,42 @@ const ERRORS: &[(&str, [Option<Triple>; 4])] = &[
         [None, None, Some((0x2320, 22, 0)), Some((0x2320, 22, 0))],
     ),
     (
+        "OFPMOFC_BAD_FLAGS",
+        [
+            Some((0x2320, 1, 518)),
+            Some((0x2320, 7, 0)),
+            Some((0, 16, 5)),
+            Some((0, 16, 5)),
+        ],
+    ),
+    (
+        "OFPMOFC_MONITOR_EXISTS",
+        [
+            Some((0x2320, 1, 517)),
+            Some((0x2320, 6, 0)),
+            Some((0, 16, 1)),
+            Some((0, 16, 1)),
+        ],
+    ),
+    (
+        "OFPMOFC_UNKNOWN_MONITOR",
+        [
+            Some((0x2320, 1, 519)),
+            Some((0x2320, 8, 0)),
+            Some((0, 16, 3)),
+            Some((0, 16, 3)),
+        ],
+    ),
+    (
+        "NXBRC_MUST_BE_ZERO",
+        [
+            Some((0x2320, 1, 515)),
+            Some((0x2320, 4, 0)),
+            Some((0x2320, 4, 0)),
+            Some((0x2320, 4, 0)),
+        ],
+    ),
+    (
         "OFPBRC_EPERM",
         [
             Some((0, 1, 5)),
@@ -823,6 +859,7 @@ enum Cat {
     GroupMod,
     MeterMod,
     Bundle,
+    Monitor,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1007,6 +1044,7 @@ fn cases(v: V) -> Vec<Case> {
     group_mods(&mut t);
     meter_mods(&mut t);
     bundles(&mut t);
+    monitors(&mut t);
     t.cases
 }
 
@@ -2294,6 +2332,137 @@ fn bundles(t: &mut Table) {
     let m = ctl(x, 14, 8, 0);
     t.add(Bu, "BUNDLE_CONTROL of type 8", m, "OFPBFC_BAD_TYPE")
         .switch("OpenFlow 1.4 7.3.9.2 (Open vSwitch: undefined reply)");
+}
+
+/// Flow monitor requests and cancels (NXST_FLOW_MONITOR in 1.0,
+/// ONFST_FLOW_MONITOR in 1.3, OFPMP_FLOW_MONITOR in 1.4+). A monitor a
+/// case creates is cancelled right after it, so that no flow update turns
+/// up in a later case.
+fn monitors(t: &mut Table) {
+    use Cat::Monitor as Mo;
+    let v = t.v;
+    // One request entry: id, flags (NX/ONF or OpenFlow 1.4 bits), an
+    // all-zero padding byte to spoil, and the 1.4 command.
+    let entry = |id: u32, flags: u16, pad: u8, command: u8| -> Vec<u8> {
+        if v == OF10 {
+            B::new()
+                .u32(id)
+                .u16(flags)
+                .u16(0xffff)
+                .u16(0)
+                .u8(0xff)
+                .u8(pad)
+                .zeros(4)
+                .0
+        } else if v == OF13 {
+            B::new()
+                .u32(id)
+                .u16(flags)
+                .u16(4)
+                .u32(0xffff_ffff)
+                .u8(0xff)
+                .u8(pad)
+                .zeros(2)
+                .raw(&ofp_match(&[]))
+                .0
+        } else {
+            B::new()
+                .u32(id)
+                .u32(0xffff_ffff)
+                .u32(0xffff_ffff)
+                .u16(flags)
+                .u8(0xff)
+                .u8(command)
+                .raw(&ofp_match(&[]))
+                .0
+        }
+    };
+    let request = |t: &Table, body: &[u8]| {
+        if v == OF10 {
+            t.mp_vendor(NX, 2, body)
+        } else if v == OF13 {
+            t.mp_vendor(ONF, 1870, body)
+        } else {
+            t.mp(16, body)
+        }
+    };
+    let with_xid = |mut m: Vec<u8>, xid: u32| {
+        m[4..8].copy_from_slice(&xid.to_be_bytes());
+        m
+    };
+    // Cancels monitor `id` (1.4+: a DELETE request, which gets a reply).
+    let cancel = |t: &Table, id: u32, xid: u32| -> (Vec<u8>, bool) {
+        let m = if v == OF10 {
+            t.vendor(NX, 21, &id.to_be_bytes())
+        } else if v == OF13 {
+            t.vendor(ONF, 1870, &id.to_be_bytes())
+        } else {
+            request(t, &entry(id, 0, 0, 2))
+        };
+        (with_xid(m, xid), v >= OF14)
+    };
+
+    // What decoding refuses (ofp-monitor.c ofputil_decode_flow_monitor_request).
+    let m = request(t, &entry(1, 0x1, 0, 0));
+    t.add(
+        Mo,
+        "FLOW_MONITOR request for no event",
+        m,
+        "OFPMOFC_BAD_FLAGS",
+    );
+    let m = request(t, &entry(1, 0x82, 0, 0));
+    t.add(
+        Mo,
+        "FLOW_MONITOR request with flag 0x80",
+        m,
+        "OFPMOFC_BAD_FLAGS",
+    );
+    if v >= OF14 {
+        let m = request(t, &entry(1, 0x22, 0, 0));
+        t.add(
+            Mo,
+            "FLOW_MONITOR request with NO_ABBREV",
+            m,
+            "OFPMOFC_BAD_FLAGS",
+        );
+    } else {
+        let m = request(t, &entry(1, 0x2, 1, 0));
+        t.add(
+            Mo,
+            "FLOW_MONITOR request with padding not zero",
+            m,
+            "NXBRC_MUST_BE_ZERO",
+        );
+    }
+    let m = request(t, &entry(1, 0x2, 0, 0)[..8]);
+    t.add(Mo, "FLOW_MONITOR request entry of 8 bytes", m, BAD_LEN);
+
+    // What the switch refuses (ofproto.c handle_flow_monitor_request,
+    // connmgr.c ofmonitor_create, flow_monitor_delete).
+    let x = t.x();
+    let (s1, s2) = (t.step_xid(1), t.step_xid(2));
+    let first = with_xid(request(t, &entry(7, 0x2, 0, 0)), s1);
+    let m = request(t, &entry(7, 0x2, 0, 0));
+    let (c, reply) = cancel(t, 7, s2);
+    t.add(
+        Mo,
+        "FLOW_MONITOR request for a monitor id in use",
+        m,
+        "OFPMOFC_MONITOR_EXISTS",
+    )
+    .switch("connmgr.c ofmonitor_create: id exists")
+    .before(first, true)
+    .after(c, reply);
+    let _ = x;
+    let x = t.x();
+    let (m, _) = cancel(t, 0x99, x);
+    t.add(
+        Mo,
+        "FLOW_MONITOR cancel of an unknown monitor",
+        m,
+        "OFPMOFC_UNKNOWN_MONITOR",
+    )
+    .switch("ofproto.c flow_monitor_delete: no such monitor");
 }
 
 // ---------------------------------------------------------------------------

@@ -940,3 +940,459 @@ fn readers_never_see_half_a_bundle() {
         ["priority=7,in_port=1 actions=output:3"]
     );
 }
+
+// ---------------------------------------------------------------------------
+// Flow monitors: `ovs-ofctl monitor SWITCH watch:...`.
+
+/// Waits until the monitor printed everything in `want` (a few seconds
+/// at most), stops it and returns what it printed.
+fn finish_monitor_all(
+    mut child: std::process::Child,
+    log: &std::path::Path,
+    want: &[&str],
+) -> String {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(6);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        if want.iter().all(|w| text.contains(w)) || std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return std::fs::read_to_string(log).unwrap_or_default();
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
+/// Waits until the monitor printed `what` (its reply to the request).
+fn wait_for(log: &std::path::Path, what: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while !std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .contains(what)
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn monitor_watch_shows_changes_made_by_another_connection() {
+    for v in VERSIONS {
+        let (sw, _bridge, _dp) = real::start_real();
+        ofctl(
+            &sw,
+            v,
+            &["add-flow", "priority=5,in_port=1,actions=output:2"],
+        );
+        let (monitor, log) = start_monitor(&sw, v, &["watch:"]);
+        let reply = if v == "OpenFlow10" {
+            "NXST_FLOW_MONITOR reply"
+        } else if v == "OpenFlow13" {
+            "ONFST_FLOW_MONITOR reply"
+        } else {
+            "OFPST_FLOW_MONITOR reply"
+        };
+        wait_for(&log, reply);
+        ofctl(
+            &sw,
+            v,
+            &["add-flow", "priority=6,in_port=2,actions=output:1"],
+        );
+        ofctl(&sw, v, &["mod-flows", "in_port=1,actions=output:3"]);
+        ofctl(&sw, v, &["--strict", "del-flows", "priority=6,in_port=2"]);
+        // A modify that changes nothing is not reported.
+        ofctl(&sw, v, &["mod-flows", "in_port=1,actions=output:3"]);
+        ofctl(&sw, v, &["add-flow", "priority=7,in_port=3,actions=drop"]);
+        // (ovs-ofctl prints updates without priority, and a drop as no
+        // actions.)
+        let text = finish_monitor_all(monitor, &log, &["cookie=0 in_port=3"]);
+        let initial = if v == "OpenFlow10" || v == "OpenFlow13" {
+            "event=ADDED"
+        } else {
+            "event=INITIAL"
+        };
+        let lines: Vec<&str> = text.lines().map(str::trim).collect();
+        let find = |needle: &str| lines.iter().position(|l| l.contains(needle));
+        let first = find(&format!(
+            "{initial} table=0 cookie=0 in_port=1 actions=output:2"
+        ));
+        let added = find("event=ADDED table=0 cookie=0 in_port=2 actions=output:1");
+        let modified = find("event=MODIFIED table=0 cookie=0 in_port=1 actions=output:3");
+        let deleted =
+            find("event=DELETED reason=delete table=0 cookie=0 in_port=2 actions=output:1");
+        let last = lines
+            .iter()
+            .position(|l| *l == "event=ADDED table=0 cookie=0 in_port=3");
+        assert!(
+            first.is_some()
+                && added.is_some()
+                && modified.is_some()
+                && deleted.is_some()
+                && last.is_some(),
+            "{v}:\n{text}"
+        );
+        assert!(
+            first < added && added < modified && modified < deleted && deleted < last,
+            "{v}:\n{text}"
+        );
+        assert_eq!(
+            text.matches("event=MODIFIED").count(),
+            1,
+            "{v}: a modify that changes nothing is not reported:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn monitor_filters_flags_bundles_and_timeouts() {
+    let dir = tempfile::tempdir().expect("dir");
+    let good = write_file(
+        &dir,
+        "good.flows",
+        "table=1,priority=3,in_port=1,actions=output:2\n\
+         priority=4,in_port=1,tcp,actions=output:3\n\
+         priority=4,in_port=2,actions=output:1\n",
+    );
+    let bad = write_file(
+        &dir,
+        "bad.flows",
+        "priority=9,in_port=1,udp,actions=output:2\n\
+         priority=9,in_port=1,icmp,actions=group:7\n",
+    );
+    for v in VERSIONS {
+        let (sw, bridge, _dp) = real::start_real();
+        ofctl(
+            &sw,
+            v,
+            &["add-flow", "priority=2,in_port=1,actions=output:2"],
+        );
+        // Only in_port=1 flows in table 0 that output to port 3; no actions,
+        // no initial flows.
+        let (monitor, log) = start_monitor(
+            &sw,
+            v,
+            &["watch:!initial,!actions,table=0,in_port=1,out_port=3"],
+        );
+        wait_for(&log, "FLOW_MONITOR reply");
+        if v == "OpenFlow10" {
+            ofctl(&sw, v, &["add-flows", &good]);
+        } else {
+            ofctl(&sw, v, &["--bundle", "add-flows", &good]);
+            let (ok, _) = ofctl_try(&sw, v, &["--bundle", "add-flows", &bad]);
+            assert!(!ok, "{v}: the bundle fails");
+        }
+        // Idle timeout: reported with its reason.
+        ofctl(
+            &sw,
+            v,
+            &[
+                "add-flow",
+                "priority=8,in_port=1,idle_timeout=1,actions=output:3",
+            ],
+        );
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        assert_eq!(bridge.expire_flows().len(), 1, "{v}");
+        let text = finish_monitor_all(monitor, &log, &["reason=idle"]);
+        let events: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("event="))
+            .collect();
+        assert_eq!(
+            events,
+            [
+                "event=ADDED table=0 cookie=0 tcp,in_port=1",
+                "event=ADDED table=0 idle_timeout=1 cookie=0 in_port=1",
+                "event=DELETED reason=idle table=0 idle_timeout=1 cookie=0 in_port=1",
+            ],
+            "{v}:\n{text}"
+        );
+    }
+}
+
+/// Sessions over a real bridge, without sockets: a monitoring connection
+/// with an outbound queue gets another connection's changes at once, its
+/// own as one abbreviated update after its reply, and cancels.
+#[test]
+fn monitor_sessions_get_updates_at_once_and_cancel() {
+    use oxvs_ofproto::ofp::message::{decode, encode, Experimenter, Hello, Message, Unparsed};
+    use oxvs_ofproto::ofp::monitor_msg::{
+        decode_updates, encode_cancel, encode_request, flags, reply_raw, request_raw,
+        FlowMonitorRequest, FlowUpdate, MonitorCommand,
+    };
+    use oxvs_ofproto::server::Session;
+
+    let (sw, bridge, dp) = real::start_real();
+    drop(sw);
+    let view = Arc::new(oxvs_ofproto::bridge_view::BridgeView {
+        bridge,
+        dp,
+        datapath_id: 1,
+        ports: Arc::new(LinksForSessions),
+    });
+    for v in [Version::Of10, Version::Of13, Version::Of14] {
+        let (tx, mut rx) = mpsc::channel(64);
+        let mut a = OfSession::new(view.clone(), vec![v], None).with_outbound(tx);
+        let mut b = OfSession::new(view.clone(), vec![v], None);
+        for s in [&mut a, &mut b] {
+            s.open(0);
+            let hello = encode(&Message::Hello(Hello::default()), v, 1).expect("hello");
+            s.message(&hello, 0);
+        }
+        let rq = FlowMonitorRequest {
+            id: 5,
+            command: MonitorCommand::Add,
+            flags: flags::ADD | flags::REMOVED | flags::INSTRUCTIONS,
+            out_port: u32::MAX,
+            out_group: u32::MAX,
+            table_id: 0xff,
+            matched: oxvs_ofproto::ofp::matching::Match::new(),
+        };
+        let mon = |rq: &FlowMonitorRequest, xid| {
+            let body = encode_request(v, rq).expect("request");
+            let m = Message::Unparsed(Unparsed {
+                raw: request_raw(v),
+                flags: 0,
+                body,
+            });
+            encode(&m, v, xid).expect("encode")
+        };
+        let out = a.message(&mon(&rq, 10), 0);
+        assert_eq!(out.send.len(), 1, "{v:?}: one (empty) reply");
+        let (h, m) = decode(&out.send[0]).expect("reply");
+        assert_eq!(h.xid, 10);
+        assert!(
+            matches!(m, Message::Unparsed(ref u) if u.raw == reply_raw(v) && u.body.is_empty()),
+            "{v:?}: {m:?}"
+        );
+        // The same id again: MONITOR_EXISTS.
+        let out = a.message(&mon(&rq, 11), 0);
+        assert!(
+            matches!(decode(&out.send[0]), Ok((_, Message::Error(_)))),
+            "{v:?}"
+        );
+
+        // B adds a flow: A hears at once, without a tick.
+        let add = |port: u32| {
+            let mut fm = oxvs_ofproto::ofp::matching::Match::new();
+            fm.set_in_port(port).expect("match");
+            fm
+        };
+        let flow_mod = flow_mod_bytes(v, 0, add(2), 21);
+        let out = b.message(&flow_mod, 0);
+        assert!(out.send.is_empty(), "{v:?}: {:?}", out.send);
+        let got = rx.try_recv().expect("an update at once");
+        let updates = match decode(&got) {
+            Ok((h, Message::Unparsed(u))) if h.xid == 0 => {
+                decode_updates(v, &u.body).expect("updates")
+            }
+            other => panic!("{v:?}: {other:?}"),
+        };
+        assert!(
+            matches!(&updates[..], [FlowUpdate::Full(f)] if f.matched == add(2) && !f.actions.is_empty()),
+            "{v:?}: {updates:?}"
+        );
+
+        // A's own change: after its (here: no) reply, one ABBREV with its xid.
+        let out = a.message(&flow_mod_bytes(v, 0, add(3), 22), 0);
+        let updates: Vec<FlowUpdate> = out
+            .send
+            .iter()
+            .flat_map(|m| match decode(m) {
+                Ok((_, Message::Unparsed(u))) => decode_updates(v, &u.body).expect("updates"),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(updates, [FlowUpdate::Abbrev { xid: 22 }], "{v:?}");
+        assert!(rx.try_recv().is_err(), "{v:?}: nothing on the side queue");
+
+        // Cancel, then nothing more; a second cancel is UNKNOWN_MONITOR.
+        let cancel = if v == Version::Of14 {
+            let mut d = rq.clone();
+            d.command = MonitorCommand::Delete;
+            mon(&d, 30)
+        } else {
+            let (vendor, subtype) = if v == Version::Of10 {
+                (0x2320, 21)
+            } else {
+                (0x4f4e_4600, 1870)
+            };
+            encode(
+                &Message::Experimenter(Experimenter {
+                    experimenter: vendor,
+                    exp_type: subtype,
+                    data: encode_cancel(5),
+                }),
+                v,
+                30,
+            )
+            .expect("cancel")
+        };
+        let out = a.message(&cancel, 0);
+        assert!(out.send.iter().all(|m| m[1] != 1), "{v:?}: cancelled");
+        b.message(&flow_mod_bytes(v, 3, add(2), 31), 0);
+        assert!(rx.try_recv().is_err(), "{v:?}: no updates after the cancel");
+        let out = a.message(&cancel, 0);
+        assert!(
+            matches!(decode(&out.send[0]), Ok((_, Message::Error(_)))),
+            "{v:?}"
+        );
+        // Clean up for the next version.
+        b.message(
+            &flow_mod_bytes(v, 3, oxvs_ofproto::ofp::matching::Match::new(), 40),
+            0,
+        );
+    }
+}
+
+struct LinksForSessions;
+impl oxvs_ofproto::bridge_view::PortSource for LinksForSessions {
+    fn link(&self, p: &oxvs_ofproto::bridge::BridgePort) -> ([u8; 6], bool) {
+        ([0x02, 0, 0, 0, 0, p.ofp_port as u8], true)
+    }
+    fn counters(&self, _: u32) -> Option<oxvs_datapath::port::PortStats> {
+        None
+    }
+    fn dp_now_ms(&self) -> u64 {
+        0
+    }
+}
+
+/// A flow mod (`command` OFPFC_*) in `v` matching `m`, output to port 1.
+fn flow_mod_bytes(
+    v: Version,
+    command: u8,
+    m: oxvs_ofproto::ofp::matching::Match,
+    xid: u32,
+) -> Vec<u8> {
+    use oxvs_ofproto::ofp::codec::Writer;
+    let mut w = Writer::new();
+    if v == Version::Of10 {
+        // NXT_FLOW_MOD.
+        w.u8(1).u8(4).u16(0).u32(xid).u32(0x2320).u32(13);
+        w.u64(0).u16(u16::from(command)).u16(0).u16(0).u16(0x8000);
+        w.u32(u32::MAX).u16(0xffff).u16(0);
+        let at = w.len();
+        w.u16(0).zeros(6);
+        let n = m.encode_nxm(&mut w).expect("nxm");
+        w.zeros((8 - n % 8) % 8);
+        let mut b = w.into_vec();
+        b[at..at + 2].copy_from_slice(&(n as u16).to_be_bytes());
+        // output:1
+        b.extend_from_slice(&[0, 0, 0, 8, 0, 1, 0xff, 0xff]);
+        let len = b.len() as u16;
+        b[2..4].copy_from_slice(&len.to_be_bytes());
+        return b;
+    }
+    w.u8(v.wire()).u8(14).u16(0).u32(xid);
+    w.u64(0).u64(0).u8(0).u8(command).u16(0).u16(0).u16(0x8000);
+    w.u32(u32::MAX).u32(u32::MAX).u32(u32::MAX).u16(0).u16(0);
+    m.encode_oxm(v, &mut w).expect("oxm");
+    // apply_actions(output:1)
+    w.u16(4)
+        .u16(24)
+        .zeros(4)
+        .u16(0)
+        .u16(16)
+        .u32(1)
+        .u16(0xffff)
+        .zeros(6);
+    let mut b = w.into_vec();
+    let len = b.len() as u16;
+    b[2..4].copy_from_slice(&len.to_be_bytes());
+    b
+}
+
+/// What ovs-ofctl ofp-print makes of our flow monitor requests and
+/// replies (abbreviated updates, removals with their reason, cancels).
+#[test]
+fn ofp_print_reads_our_flow_monitor_messages() {
+    use oxvs_ofproto::ofp::action::Action;
+    use oxvs_ofproto::ofp::matching::Match;
+    use oxvs_ofproto::ofp::message::{encode, Experimenter, Message, Unparsed};
+    use oxvs_ofproto::ofp::monitor_msg::{
+        encode_cancel, encode_request, encode_update, flags, request_raw, FlowMonitorRequest,
+        FlowUpdate, FlowUpdateFull, MonitorCommand, UpdateEvent,
+    };
+    let print = |b: &[u8]| {
+        let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+        let out = Command::new("ovs-ofctl")
+            .args(["ofp-print", &hex])
+            .output()
+            .expect("ovs-ofctl");
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr)
+    };
+    let mut m = Match::new();
+    m.set_in_port(4).expect("match");
+    for v in Version::ALL {
+        let rq = FlowMonitorRequest {
+            id: 3,
+            command: MonitorCommand::Add,
+            flags: flags::INITIAL | flags::ADD | flags::REMOVED | flags::INSTRUCTIONS,
+            out_port: if v == Version::Of10 { 0xffff_ffff } else { 2 },
+            out_group: u32::MAX,
+            table_id: 1,
+            matched: m.clone(),
+        };
+        let req = Message::Unparsed(Unparsed {
+            raw: request_raw(v),
+            flags: 0,
+            body: encode_request(v, &rq).expect("request"),
+        });
+        let text = print(&encode(&req, v, 9).expect("encode"));
+        assert!(
+            text.contains("id=3 flags=initial,add,delete,actions table=1 in_port=4")
+                || text
+                    .contains("id=3 flags=initial,add,delete,actions out_port=2 table=1 in_port=4"),
+            "{v:?}: {text}"
+        );
+        let updates = [
+            FlowUpdate::Full(FlowUpdateFull {
+                event: UpdateEvent::Removed,
+                reason: 1,
+                table_id: 1,
+                priority: 7,
+                idle_timeout: 0,
+                hard_timeout: 30,
+                cookie: 0x99,
+                matched: m.clone(),
+                actions: vec![Action::output(2)],
+            }),
+            FlowUpdate::Abbrev { xid: 0x1234 },
+        ];
+        let body: Vec<u8> = updates
+            .iter()
+            .flat_map(|u| encode_update(v, u).expect("update"))
+            .collect();
+        let reply = Message::Unparsed(Unparsed {
+            raw: oxvs_ofproto::ofp::monitor_msg::reply_raw(v),
+            flags: 0,
+            body,
+        });
+        let text = print(&encode(&reply, v, 0).expect("encode"));
+        assert!(
+            text.contains(
+                "event=DELETED reason=hard table=1 hard_timeout=30 cookie=0x99 in_port=4 actions=output:2"
+            ),
+            "{v:?}: {text}"
+        );
+        assert!(text.contains("event=ABBREV xid=0x1234"), "{v:?}: {text}");
+        if v != Version::Of14 && v != Version::Of15 {
+            let (vendor, subtype) = if v == Version::Of10 {
+                (0x2320, 21)
+            } else {
+                (0x4f4e_4600, 1870)
+            };
+            let cancel = Message::Experimenter(Experimenter {
+                experimenter: vendor,
+                exp_type: subtype,
+                data: encode_cancel(3),
+            });
+            let text = print(&encode(&cancel, v, 5).expect("encode"));
+            assert!(
+                text.contains("FLOW_MONITOR_CANCEL") && text.contains("id=3"),
+                "{v:?}: {text}"
+            );
+        }
+    }
+}

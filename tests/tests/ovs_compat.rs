@@ -608,6 +608,18 @@ fn steps(version: &str, files: &Files) -> Vec<Step> {
 
     add(&["--bundle", "add-flows", "br0", &bundle_flows], No, true);
     add(&["--no-stats", "dump-flows", "br0"], Ind, false);
+    // Flow monitors: the initial flows (ovs-ofctl stops after a second).
+    add(&["--timeout=1", "monitor", "br0", "watch:"], Ind, false);
+    add(
+        &["--timeout=1", "monitor", "br0", "watch:!actions,ip,table=0"],
+        Ind,
+        false,
+    );
+    add(
+        &["--timeout=1", "monitor", "br0", "watch:!initial,out_port=2"],
+        Ind,
+        false,
+    );
     add(
         &["--bundle", "replace-flows", "br0", &bundle_replace],
         No,

@@ -102,13 +102,13 @@ pub enum FlowMsg {
     PacketOut(PacketOut),
 }
 
-fn match_err(e: MatchError) -> OfpError {
+pub(crate) fn match_err(e: MatchError) -> OfpError {
     e.code()
         .and_then(|c| OfpError::from_name(c.name()))
         .unwrap_or(OfpError::BadRequest(BadRequest::BadLen))
 }
 
-fn action_err(e: action::ActionError) -> OfpError {
+pub(crate) fn action_err(e: action::ActionError) -> OfpError {
     e.ofperr_name()
         .and_then(OfpError::from_name)
         .unwrap_or(OfpError::BadRequest(BadRequest::BadLen))

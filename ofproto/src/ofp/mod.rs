@@ -13,6 +13,7 @@
 //! - [`error`]: `OfpError` and its (type, code) for each version.
 //! - [`message`]: every message.
 //! - [`bundle_msg`]: bundle control and add messages.
+//! - [`monitor_msg`]: flow monitor requests, updates and cancels.
 
 pub mod action;
 pub mod bundle_msg;
@@ -24,6 +25,7 @@ pub mod group_msg;
 pub mod instruction;
 pub mod matching;
 pub mod message;
+pub mod monitor_msg;
 
 /// An OpenFlow protocol version this switch speaks.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
