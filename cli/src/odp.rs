@@ -521,6 +521,7 @@ fn format_action(a: &Action, names: Option<PortNamer<'_>>) -> String {
             format_actions(actions, names)
         ),
         Action::Trunc(n) => format!("trunc({n})"),
+        Action::Meter(m) => format!("meter({})", m.id()),
         Action::Drop => "drop".into(),
     }
 }

@@ -37,6 +37,8 @@ pub enum Action {
     /// Cut the packet to at most this many bytes for the next output only
     /// (OpenFlow's `output(port=P,max_len=N)`).
     Trunc(u32),
+    /// Run the packet through a meter; it stops here if a band drops it.
+    Meter(Arc<crate::meter::Meter>),
     /// Drop the packet (explicit; an empty list drops too).
     Drop,
 }

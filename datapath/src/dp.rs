@@ -45,6 +45,8 @@ pub struct DatapathCounters {
     pub install_failures: AtomicU64,
     /// Packets sent to a port that is missing or down.
     pub tx_dropped: AtomicU64,
+    /// Packets a meter band dropped.
+    pub metered: AtomicU64,
 }
 
 /// Plain copy of the counters.
@@ -60,6 +62,7 @@ pub struct CounterSnapshot {
     pub installs: u64,
     pub install_failures: u64,
     pub tx_dropped: u64,
+    pub metered: u64,
 }
 
 impl DatapathCounters {
@@ -76,6 +79,7 @@ impl DatapathCounters {
             installs: r(&self.installs),
             install_failures: r(&self.install_failures),
             tx_dropped: r(&self.tx_dropped),
+            metered: r(&self.metered),
         }
     }
 }
@@ -358,6 +362,10 @@ struct Executor {
     action_errors: u64,
     loops: u64,
     tx_dropped: u64,
+    /// Packets meters dropped.
+    metered: u64,
+    /// The datapath clock of the batch being run (meters read it).
+    now_ms: u64,
 }
 
 impl Executor {
@@ -370,6 +378,8 @@ impl Executor {
             action_errors: 0,
             loops: 0,
             tx_dropped: 0,
+            metered: 0,
+            now_ms: 0,
         }
     }
 
@@ -494,6 +504,12 @@ impl Executor {
                     }
                 }
                 Action::Trunc(n) => cut = *n as usize,
+                Action::Meter(m) => {
+                    if !m.admit(p.len(), self.now_ms) {
+                        self.metered += 1;
+                        return;
+                    }
+                }
                 Action::Drop => return,
             }
         }
@@ -636,6 +652,7 @@ impl PollThread {
 
     /// Runs the packets that handlers answered; returns how many.
     pub fn run_executes(&mut self, now_ms: u64) -> usize {
+        self.exec.now_ms = now_ms;
         let mut n = 0;
         while let Some(mut req) = self.dp.executes.pop() {
             n += 1;
@@ -685,6 +702,7 @@ impl PollThread {
     // The per-packet arrays (keys, hashes, flows) are indexed in lockstep.
     #[allow(clippy::needless_range_loop)]
     fn process(&mut self, batch: &mut PacketBatch, now_ms: u64) {
+        self.exec.now_ms = now_ms;
         let dp = &*self.dp;
         let n = batch.len();
         let mut c = BatchCounters::default();
@@ -785,6 +803,7 @@ impl PollThread {
             (&c.action_errors, &mut e.action_errors),
             (&c.loops, &mut e.loops),
             (&c.tx_dropped, &mut e.tx_dropped),
+            (&c.metered, &mut e.metered),
         ] {
             if *v != 0 {
                 a.fetch_add(*v, Ordering::Relaxed);

@@ -8,6 +8,7 @@ pub mod emc;
 pub mod extract;
 pub mod flow_key;
 pub mod megaflow;
+pub mod meter;
 pub mod modify;
 pub mod packet;
 pub mod port;

@@ -668,6 +668,7 @@ fn tc_actions(
             Action::Clone(_) => return Err(Reason::Action("clone")),
             Action::Sample { .. } => return Err(Reason::Action("sample")),
             Action::Trunc(_) => return Err(Reason::Action("trunc")),
+            Action::Meter(_) => return Err(Reason::Action("meter")),
         }
         last_mirror = None;
     }

@@ -337,6 +337,26 @@ pub struct Meter {
     pub created_ms: u64,
     /// Packets and bytes of the flows that use it (kept across modifies).
     pub counter: Arc<Counter>,
+    /// The token buckets the datapath's meter action runs packets through.
+    pub dp: Arc<oxvs_datapath::meter::Meter>,
+}
+
+/// What the datapath needs of a meter's configuration: drop bands (a DSCP
+/// remark band marks nothing here and drops nothing, so it is left out).
+fn dp_spec(c: &MeterConfig) -> oxvs_datapath::meter::MeterSpec {
+    use crate::ofp::group_msg::{meter_flags, BandType};
+    oxvs_datapath::meter::MeterSpec {
+        kbps: c.flags & meter_flags::PKTPS == 0,
+        bands: c
+            .bands
+            .iter()
+            .filter(|b| matches!(b.band_type, BandType::Drop))
+            .map(|b| oxvs_datapath::meter::BandSpec {
+                rate: b.rate,
+                burst: b.burst_size,
+            })
+            .collect(),
+    }
 }
 
 /// A bridge's groups, meters and recirculation states.
@@ -362,9 +382,12 @@ impl GroupState {
         self.meters.read().contains_key(&id)
     }
 
-    /// The input counter of meter `id`.
-    pub fn meter_counter(&self, id: u32) -> Option<Arc<Counter>> {
-        self.meters.read().get(&id).map(|m| m.counter.clone())
+    /// The input counter and datapath meter of meter `id`.
+    pub fn meter(&self, id: u32) -> Option<(Arc<Counter>, Arc<oxvs_datapath::meter::Meter>)> {
+        self.meters
+            .read()
+            .get(&id)
+            .map(|m| (m.counter.clone(), m.dp.clone()))
     }
 
     /// The recirculation id of `state`, allocated on first use.
@@ -585,12 +608,19 @@ impl GroupState {
                 if meters.len() >= MAX_METERS as usize {
                     return Err(err("OFPMMFC_OUT_OF_METERS"));
                 }
+                let config = with_default_burst(&mm.meter);
+                let dp = Arc::new(oxvs_datapath::meter::Meter::new(
+                    id,
+                    &dp_spec(&config),
+                    now_ms,
+                ));
                 meters.insert(
                     id,
                     Meter {
-                        config: with_default_burst(&mm.meter),
+                        config,
                         created_ms: now_ms,
                         counter: Arc::new(Counter::default()),
+                        dp,
                     },
                 );
                 Ok(Vec::new())
@@ -598,6 +628,8 @@ impl GroupState {
             MeterCommand::Modify => match meters.get_mut(&id) {
                 Some(m) => {
                     m.config = with_default_burst(&mm.meter);
+                    // In place: the megaflows that meter keep doing so.
+                    m.dp.configure(&dp_spec(&m.config), now_ms);
                     Ok(Vec::new())
                 }
                 None => Err(err("OFPMMFC_UNKNOWN_METER")),
@@ -911,8 +943,27 @@ impl Bridge {
     /// counters stay at zero.
     pub fn meter_stats(&self, meter_id: u32) -> Result<Vec<MeterStats>, OfpError> {
         let now = self.now_ms();
-        let entry = |id: u32, m: &Meter| (id, m.created_ms, m.config.bands.len(), m.counter.get());
-        let list: Vec<(u32, u64, usize, (u64, u64))> = {
+        // Drop bands count what they dropped; a remark band counts nothing.
+        let entry = |id: u32, m: &Meter| {
+            let mut dropped = m.dp.band_stats().into_iter();
+            let bands = m
+                .config
+                .bands
+                .iter()
+                .map(|b| match b.band_type {
+                    crate::ofp::group_msg::BandType::Drop => {
+                        let (packet_count, byte_count) = dropped.next().unwrap_or((0, 0));
+                        BandStats {
+                            packet_count,
+                            byte_count,
+                        }
+                    }
+                    _ => BandStats::default(),
+                })
+                .collect::<Vec<_>>();
+            (id, m.created_ms, bands, m.counter.get())
+        };
+        let list: Vec<(u32, u64, Vec<BandStats>, (u64, u64))> = {
             let meters = self.groups.meters.read();
             if meter_id == OFPM_ALL {
                 meters.iter().map(|(id, m)| entry(*id, m)).collect()
@@ -932,7 +983,7 @@ impl Bridge {
         };
         Ok(list
             .into_iter()
-            .map(|(id, created, n_bands, (packets, bytes))| {
+            .map(|(id, created, bands, (packets, bytes))| {
                 let (duration_sec, duration_nsec) = duration(created, now);
                 MeterStats {
                     meter_id: id,
@@ -941,7 +992,7 @@ impl Bridge {
                     byte_in_count: bytes,
                     duration_sec,
                     duration_nsec,
-                    bands: vec![BandStats::default(); n_bands],
+                    bands,
                 }
             })
             .collect())

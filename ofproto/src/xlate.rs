@@ -184,7 +184,9 @@ impl<'a, A: PortMap> Xlate<'a, A> {
         mask.set_recirc_id(u32::MAX);
         mask.set_eth_type(u16::MAX);
         if matches!(key.eth_type(), 0x0800 | 0x86dd) {
-            mask.set_nw_frag(oxvs_datapath::flow_key::FRAG_ANY | oxvs_datapath::flow_key::FRAG_LATER);
+            mask.set_nw_frag(
+                oxvs_datapath::flow_key::FRAG_ANY | oxvs_datapath::flow_key::FRAG_LATER,
+            );
         }
         match packet_out {
             Some((in_ofp, actions)) => {
@@ -419,11 +421,13 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                     self.exit = true;
                     return;
                 }
-                // Meters count (see crate::group) but do not rate-limit.
+                // The datapath's meter action rate-limits; the counter
+                // gets the packets that reached the meter.
                 Action::Meter(m) => {
                     let ports: &A = self.ports;
-                    if let Some(c) = ports.groups().and_then(|g| g.meter_counter(*m)) {
+                    if let Some((c, dp)) = ports.groups().and_then(|g| g.meter(*m)) {
                         self.groups.push(crate::group::GroupUse::Meter(c));
+                        self.out.push(DpAction::Meter(dp));
                     }
                 }
                 Action::Note(_) | Action::SetQueue(_) | Action::PopQueue => {}

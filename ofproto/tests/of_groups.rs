@@ -1250,20 +1250,21 @@ mod xlate {
     }
 
     /// Meters count the traffic of their flows (credited by the
-    /// revalidator) but do not rate-limit: the datapath has no meter action.
+    /// revalidator) and the datapath's meter action drops what exceeds a
+    /// drop band, counted on the band.
     #[test]
-    fn meters_count_but_do_not_drop() {
+    fn meters_drop_over_their_rate_and_count() {
         let mut r = Rig::new(2);
         r.bridge
             .apply_meter_mod(&MeterMod {
                 command: MeterCommand::Add,
                 meter: MeterConfig {
                     meter_id: 1,
-                    flags: meter_flags::PKTPS,
+                    flags: meter_flags::PKTPS | meter_flags::BURST,
                     bands: vec![MeterBand {
                         band_type: BandType::Drop,
                         rate: 1,
-                        burst_size: 1,
+                        burst_size: 3,
                     }],
                 },
             })
@@ -1272,7 +1273,7 @@ mod xlate {
         for i in 0..10u16 {
             r.send(1, &udp_frame(1, 2, 1000 + i % 2, 80));
         }
-        assert_eq!(r.sent(2), 10, "nothing is dropped");
+        assert_eq!(r.sent(2), 3, "the burst passes, the rest is dropped");
         r.bridge.revalidate(&r.dp, 0, 1000);
         let s = r.bridge.meter_stats(1).expect("stats");
         assert_eq!(s[0].flow_count, 1);
@@ -1280,7 +1281,8 @@ mod xlate {
         // upcall is counted with the megaflow's traffic.
         assert_eq!(s[0].packet_in_count, 10, "{s:?}");
         assert_eq!(s[0].byte_in_count, 10 * 42);
-        assert_eq!(s[0].bands[0].packet_count, 0);
+        assert_eq!(s[0].bands[0].packet_count, 7);
+        assert_eq!(s[0].bands[0].byte_count, 7 * 42);
     }
 
     /// Megaflow invariant through groups: a key that agrees with another on

@@ -721,3 +721,69 @@ fn tcp_from_senders_with_tso_on_crosses_the_bridge() {
         assert!(t < Duration::from_secs(20), "8 MiB took {t:?}");
     }
 }
+
+/// A pktps meter with a drop band limits what crosses the bridge, and its
+/// band counts what it dropped.
+#[test]
+fn a_meter_rate_limits_and_counts_its_drops() {
+    if skip_unless_root("a_meter_rate_limits_and_counts_its_drops") {
+        return;
+    }
+    if oxvs_tests::find_tool("ovs-ofctl").is_none() {
+        eprintln!("SKIP a_meter_rate_limits...: ovs-ofctl is not installed");
+        return;
+    }
+    let (sw, hosts) = topology(2);
+    let dirs = Dirs::new();
+    let _d = Daemon::start(BINS, &dirs, &sw);
+    ctl_ok(BINS, &dirs, &["add-br", "br0"]);
+    for h in &hosts {
+        ctl_ok(BINS, &dirs, &["add-port", "br0", &h.port]);
+    }
+    ping(&hosts[0], &hosts[1]);
+    let o13 = |args: &[&str]| {
+        let mut v = vec!["-O", "OpenFlow13"];
+        v.extend_from_slice(args);
+        ofctl(&dirs, &v)
+    };
+    o13(&[
+        "add-meter",
+        "br0",
+        "meter=1,pktps,burst,band=type=drop,rate=10,burst_size=10",
+    ]);
+    o13(&[
+        "add-flow",
+        "br0",
+        "priority=100,udp,tp_dst=7000,actions=meter:1,normal",
+    ]);
+    let (to, from) = (hosts[1].addr, hosts[0].addr);
+    let rx = hosts[1]
+        .ns
+        .run(move || std::net::UdpSocket::bind((to, 7000)))
+        .expect("bind");
+    rx.set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let tx = hosts[0]
+        .ns
+        .run(move || std::net::UdpSocket::bind((from, 0)))
+        .expect("bind");
+    // 200 datagrams in well under a second: the burst (10) and a few
+    // more at 10/s pass.
+    for i in 0..200u32 {
+        let _ = tx.send_to(&i.to_be_bytes(), (to, 7000));
+    }
+    let mut got = 0;
+    let mut buf = [0u8; 16];
+    while rx.recv_from(&mut buf).is_ok() {
+        got += 1;
+    }
+    assert!((9..=30).contains(&got), "{got} of 200 passed a 10/s meter");
+    let stats = o13(&["meter-stats", "br0"]);
+    let dropped: u64 = stats
+        .split(" packet_count:")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.trim_end_matches(',').parse().ok())
+        .unwrap_or_else(|| panic!("no band counter in {stats}"));
+    assert!(dropped >= 150, "band dropped {dropped}: {stats}");
+}
