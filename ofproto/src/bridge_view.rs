@@ -65,6 +65,10 @@ impl BridgeView {
 }
 
 impl SwitchView for BridgeView {
+    fn flow_monitors(&self) -> Option<Arc<crate::monitor::MonitorHub>> {
+        Some(self.bridge.monitors.clone())
+    }
+
     fn datapath_id(&self) -> u64 {
         self.datapath_id
     }
@@ -217,11 +221,13 @@ impl crate::server::SessionFactory for BridgeSessions {
         peer: String,
     ) -> Box<dyn crate::server::Session> {
         tracing::info!(bridge = self.view.bridge.name(), %peer, "OpenFlow connection");
-        let sub = crate::async_msg::Subscriber::new(outbound);
+        let sub = crate::async_msg::Subscriber::new(outbound.clone());
         self.view.bridge.hub.subscribe(&sub);
         Box::new(
             crate::ofconn::OfSession::new(self.view.clone(), self.versions.clone(), self.probe_ms)
-                .with_subscriber(sub),
+                .with_subscriber(sub)
+                // Flow monitor updates leave at once, not at the next tick.
+                .with_outbound(outbound),
         )
     }
 }
