@@ -15,7 +15,10 @@
 #          forwarding rate; the switch's CPU (utime+stime of its process from
 #          /proc/PID/stat) over the send, divided by the frames counted, gives
 #          its CPU per forwarded packet
-#   tcp    iperf3, 1 stream, DURATION s, host veth offloads off
+#   tcp    iperf3, 1 stream, DURATION s, host veth offloads off (or on,
+#          with --host-offloads on: the hosts' TSO/GSO super-frames reach
+#          the switch; oxvs segments them, Open vSwitch runs with
+#          other_config:userspace-tso-enable=true)
 #   flood  (oxvs, ovs) a rule that reads every 5-tuple field into registers
 #          (see RULE_5TUPLE) so that both switches install one exact datapath
 #          flow per 5-tuple; oxvs-blast sends distinct 5-tuples (each frame a
@@ -30,6 +33,7 @@
 #   --udp-flows N         5-tuples in the udp test (default 64)
 #   --size BYTES          frame size of the udp/flood tests (default 64)
 #   --pings N             pings per trial (default 100)
+#   --host-offloads on|off  hosts' veth tx checksum/TSO/GSO (default off)
 #   --busy-poll           oxvsd with set-dp busy-poll=true (default false:
 #                         both switches sleep in poll/epoll when idle)
 #   --perf DIR            perf record -g the switch during udp and flood
@@ -49,6 +53,7 @@ UDP_FLOWS=64
 SIZE=64
 PINGS=100
 BUSY_POLL=false
+HOST_OFFLOADS=off
 PERF_DIR=""
 OUT=""
 BUILD=1
@@ -72,6 +77,7 @@ while [ $# -gt 0 ]; do
         --size) SIZE=${2:?}; shift 2 ;;
         --pings) PINGS=${2:?}; shift 2 ;;
         --busy-poll) BUSY_POLL=true; shift ;;
+        --host-offloads) HOST_OFFLOADS=${2:?}; shift 2 ;;
         --perf) PERF_DIR=${2:?}; shift 2 ;;
         --out) OUT=${2:?}; shift 2 ;;
         --no-build) BUILD=0; shift ;;
@@ -83,6 +89,7 @@ done
 [[ $DUR =~ ^[1-9][0-9]*$ ]] || die "--duration must be a positive whole number of seconds"
 [[ $PINGS =~ ^[1-9][0-9]*$ ]] || die "--pings must be a positive integer"
 for s in $SWITCHES; do case $s in oxvs|ovs|bridge) ;; *) die "unknown switch $s" ;; esac; done
+[[ $HOST_OFFLOADS =~ ^(on|off)$ ]] || die "--host-offloads must be on or off"
 for t in $TESTS; do case $t in ping|udp|tcp|flood) ;; *) die "unknown test $t" ;; esac; done
 [ "$(id -u)" = 0 ] || die "needs root (namespaces, AF_PACKET)"
 for tool in ip ethtool iperf3 ping taskset python3 ovsdb-tool ovsdb-server ovs-vswitchd ovs-vsctl ovs-ofctl ovs-appctl; do
@@ -184,9 +191,9 @@ topo_up() {
     ip -n "$HB" addr add $HB_IP/24 dev eth0
     for n in "$HA" "$HB"; do
         ip -n "$n" link set eth0 up
-        # Host veth offloads off: full checksums, no TSO/GSO frames (oxvs
-        # does not carry TSO/GSO frames; see RESULTS.md).
-        ip netns exec "$n" ethtool -K eth0 tx off tso off gso off >/dev/null 2>&1
+        # Host veth offloads: off means full checksums and no TSO/GSO
+        # super-frames; on is a container's default.
+        ip netns exec "$n" ethtool -K eth0 tx $HOST_OFFLOADS tso $HOST_OFFLOADS gso $HOST_OFFLOADS >/dev/null 2>&1
     done
     MAC_B=$(mac_of "$HB" eth0)
 }
@@ -217,6 +224,10 @@ switch_up() {
         dbpid=$(cat "$o/ovsdb-server.pid")
         STARTED+=("$dbpid")
         ovs ovs-vsctl --no-wait init
+        if [ "$HOST_OFFLOADS" = on ]; then
+            # Read once at start: set before ovs-vswitchd runs.
+            ovs ovs-vsctl --no-wait set Open_vSwitch . other_config:userspace-tso-enable=true
+        fi
         ovs ip netns exec "$SW" taskset -c "$SWITCH_CPU" ovs-vswitchd "unix:$o/db.sock" \
             --pidfile --detach --log-file 2>>"$o/stderr"
         SWPID=$(cat "$o/ovs-vswitchd.pid")
@@ -386,7 +397,7 @@ trial() {
     topo_up
     switch_up "$sw"
     warm_ping
-    REC="{\"switch\":\"$sw\",\"run\":$RUN,\"duration\":$DUR,\"size\":$SIZE,\"udp_flows\":$UDP_FLOWS,\"busy_poll\":$BUSY_POLL,\"load_before\":\"$(cut -d' ' -f1-3 /proc/loadavg)\""
+    REC="{\"switch\":\"$sw\",\"run\":$RUN,\"duration\":$DUR,\"size\":$SIZE,\"udp_flows\":$UDP_FLOWS,\"busy_poll\":$BUSY_POLL,\"host_offloads\":\"$HOST_OFFLOADS\",\"load_before\":\"$(cut -d' ' -f1-3 /proc/loadavg)\""
     for t in $TESTS; do "test_$t"; done
     REC="$REC}"
     echo "$REC" >>"$OUT"
