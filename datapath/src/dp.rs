@@ -237,6 +237,9 @@ impl Datapath {
             self.counters.lost.fetch_add(1, Ordering::Relaxed);
             return;
         };
+        if p.meta.gso.is_some() {
+            copy.grow(p.len());
+        }
         copy.set_frame(p.data());
         copy.meta = p.meta;
         if let Err(up) = self.upcalls.push(Upcall {
@@ -283,6 +286,10 @@ impl PortTable {
 
     pub fn is_up(&self, no: PortNo) -> bool {
         matches!(self.slots.get(no as usize), Some(Some(s)) if s.up)
+    }
+
+    fn takes_gso(&self, no: PortNo) -> bool {
+        matches!(self.slots.get(no as usize), Some(Some(s)) if s.port.takes_gso())
     }
 
     pub fn stats(&self, no: PortNo) -> Option<PortStats> {
@@ -356,6 +363,8 @@ impl PortTable {
 /// for clone/sample, the recirculation batch.
 struct Executor {
     tx: Vec<PacketBatch>,
+    /// Cuts super-frames for ports that cannot take them.
+    segmenter: crate::port::gso::Segmenter,
     scratch: Vec<Packet>,
     recirc: PacketBatch,
     rng: u32,
@@ -372,6 +381,7 @@ impl Executor {
     fn new() -> Executor {
         Executor {
             tx: Vec::new(),
+            segmenter: crate::port::gso::Segmenter::new(),
             scratch: (0..MAX_DEPTH).map(|_| Packet::new()).collect(),
             recirc: PacketBatch::new(),
             rng: 0x9e37_79b9,
@@ -393,6 +403,10 @@ impl Executor {
         if self.tx.len() <= i {
             self.tx.resize_with(i + 1, PacketBatch::new);
         }
+        if p.meta.gso.is_some() && (cut < p.len() || !ports.takes_gso(no)) {
+            self.output_segments(ports, no, p, cut);
+            return;
+        }
         let tx = &mut self.tx[i];
         if tx.is_full() {
             let sent = ports.send(no, tx.packets());
@@ -401,6 +415,46 @@ impl Executor {
         }
         if !tx.push_copy(p, cut) {
             self.tx_dropped += 1;
+        }
+    }
+
+    /// Outputs super-frame `p` as the segments it stands for (each cut to
+    /// `cut` bytes), to a port that does not take super-frames.
+    fn output_segments(&mut self, ports: &mut PortTable, no: PortNo, p: &Packet, cut: usize) {
+        let g = p.meta.gso;
+        let hdr = crate::port::af_packet::VnetHdr {
+            flags: 1,
+            gso_type: g.kind,
+            hdr_len: 0,
+            gso_size: g.size,
+            csum_start: g.csum_start,
+            csum_offset: g.csum_offset,
+        };
+        if self.segmenter.load(p.data(), &hdr, None).is_err() {
+            self.tx_dropped += 1;
+            return;
+        }
+        let mut meta = p.meta;
+        meta.gso = crate::packet::Gso::default();
+        let tx = &mut self.tx[no as usize];
+        while !self.segmenter.is_empty() {
+            if tx.is_full() {
+                let sent = ports.send(no, tx.packets());
+                self.tx_dropped += (tx.len() - sent) as u64;
+                tx.clear();
+            }
+            let Some(slot) = tx.next_free() else {
+                break;
+            };
+            let Some(n) = self.segmenter.next_segment(slot.rx_area()) else {
+                // A segment larger than a packet buffer.
+                self.segmenter.clear();
+                self.tx_dropped += 1;
+                break;
+            };
+            slot.set_len(n.min(cut));
+            slot.meta = meta;
+            tx.commit();
         }
     }
 
@@ -528,6 +582,9 @@ impl Executor {
             self.loops += 1;
             return;
         };
+        if p.meta.gso.is_some() {
+            copy.grow(p.len());
+        }
         copy.set_frame(p.data());
         copy.meta = p.meta;
         self.execute(dp, ports, &mut copy, key, actions, depth + 1);

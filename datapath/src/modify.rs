@@ -61,7 +61,44 @@ const ICMP_CSUM: usize = 2;
 /// Applies one masked set: each field becomes `(old & !mask) | (value & mask)`.
 /// IPv4 header, TCP, UDP, ICMP and ICMPv6 checksums are patched
 /// incrementally (RFC 1624) for every covered field that changed.
+///
+/// A GSO super-frame's L4 checksum field holds only the pseudo-header sum
+/// (its segments' checksums are finished when they are cut): an address
+/// change moves that sum, a port change does not touch it.
 pub fn set_header(p: &mut Packet, set: &SetHeader) -> Result<(), ModifyError> {
+    let g = p.meta.gso;
+    if !g.is_some() {
+        return set_complete(p, set);
+    }
+    let at = usize::from(g.csum_start) + usize::from(g.csum_offset);
+    let Some(old) = be16_at(p.data(), at) else {
+        return set_complete(p, set);
+    };
+    let put = |p: &mut Packet, v: u16| {
+        if let Some(b) = p.data_mut().get_mut(at..at + 2) {
+            b.copy_from_slice(&v.to_be_bytes());
+        }
+    };
+    match set {
+        // With ~sum in the field, the complete-checksum update
+        // ~(~C + ~m + m') leaves ~(sum + ~m + m'): complement back.
+        SetHeader::Ipv4 { .. } | SetHeader::Ipv6 { .. } => {
+            put(p, !old);
+            let r = set_complete(p, set);
+            let new = be16_at(p.data(), at).unwrap_or(!old);
+            put(p, !new);
+            r
+        }
+        SetHeader::Tcp { .. } | SetHeader::Udp { .. } => {
+            let r = set_complete(p, set);
+            put(p, old);
+            r
+        }
+        _ => set_complete(p, set),
+    }
+}
+
+fn set_complete(p: &mut Packet, set: &SetHeader) -> Result<(), ModifyError> {
     match *set {
         SetHeader::Ethernet { value, mask } => set_ethernet(p.data_mut(), &value, &mask),
         SetHeader::Vlan { tci, mask } => set_vlan_tci(p.data_mut(), tci, mask),
@@ -93,6 +130,9 @@ pub fn push_vlan(p: &mut Packet, tpid: u16, tci: u16) -> Result<(), ModifyError>
     let h = chunk_mut::<{ ETH_HLEN + VLAN_HLEN }>(p.data_mut(), 0).ok_or(ModifyError::Truncated)?;
     put16(h, ETH_ADDRS_LEN, tpid);
     put16(h, ETH_ADDRS_LEN + 2, tci);
+    if p.meta.gso.is_some() {
+        p.meta.gso.csum_start += VLAN_HLEN as u16;
+    }
     Ok(())
 }
 
@@ -105,6 +145,9 @@ pub fn pop_vlan(p: &mut Packet) -> Result<(), ModifyError> {
     // Keep an ethertype after the MACs: a tag with nothing behind it is cut short.
     if p.len() < ETH_HLEN + VLAN_HLEN || !p.remove_gap(ETH_ADDRS_LEN, VLAN_HLEN) {
         return Err(ModifyError::Truncated);
+    }
+    if p.meta.gso.is_some() {
+        p.meta.gso.csum_start = p.meta.gso.csum_start.saturating_sub(VLAN_HLEN as u16);
     }
     Ok(())
 }

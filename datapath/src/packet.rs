@@ -24,7 +24,33 @@ pub struct TunnelMeta {
     pub flags: u16,
 }
 
-/// Metadata that is not in the frame but is part of the flow key.
+/// A GSO super-frame's segmentation facts (the virtio_net_hdr a packet
+/// socket gave with it): whoever transmits it cuts it into `size`-byte
+/// segments, and its L4 checksum field holds only the pseudo-header sum
+/// (CHECKSUM_PARTIAL), to be finished over `csum_start..`. `kind` 0 is an
+/// ordinary frame.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Gso {
+    /// VIRTIO_NET_HDR_GSO_* (TCPV4 1, TCPV6 4, UDP_L4 5; ECN bit 0x80).
+    pub kind: u8,
+    pub size: u16,
+    pub csum_start: u16,
+    pub csum_offset: u16,
+}
+
+impl Gso {
+    #[inline]
+    pub fn is_some(&self) -> bool {
+        self.kind != 0
+    }
+}
+
+/// Largest frame a packet buffer grows to hold (a GSO super-frame: 64 KiB
+/// of IP datagram plus link headers).
+pub const MAX_FRAME: usize = 65_536 + 64;
+
+/// Metadata that is not in the frame but is part of the flow key (GSO
+/// facts aside, which travel with the frame).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PacketMeta {
     pub in_port: u32,
@@ -36,6 +62,7 @@ pub struct PacketMeta {
     pub ct_mark: u32,
     pub ct_label: u128,
     pub tunnel: TunnelMeta,
+    pub gso: Gso,
 }
 
 /// One frame in a reusable buffer.
@@ -111,6 +138,23 @@ impl Packet {
     /// Largest frame this buffer can hold with the default headroom.
     pub fn room(&self) -> usize {
         self.buf.len() - HEADROOM
+    }
+
+    /// Makes the (empty) buffer able to hold `room` bytes, up to
+    /// [`MAX_FRAME`]: the one allocation on the packet path, made the first
+    /// time a buffer meets a GSO super-frame; it stays that large after.
+    /// Returns false if `room` is beyond `MAX_FRAME`.
+    pub fn grow(&mut self, room: usize) -> bool {
+        if room <= self.room() {
+            return true;
+        }
+        if room > MAX_FRAME {
+            return false;
+        }
+        self.buf = vec![0u8; HEADROOM + MAX_FRAME].into_boxed_slice();
+        self.start = HEADROOM;
+        self.len = 0;
+        true
     }
 
     /// Resets the packet for reuse: empty frame, default headroom, zero metadata.
@@ -256,6 +300,9 @@ impl PacketBatch {
         let Some(p) = self.next_free() else {
             return false;
         };
+        if meta.gso.is_some() && !p.grow(frame.len()) {
+            return false;
+        }
         if !p.set_frame(frame) {
             return false;
         }
@@ -272,6 +319,9 @@ impl PacketBatch {
             return false;
         };
         let len = p.len.min(cut);
+        if p.meta.gso.is_some() && !slot.grow(len) {
+            return false;
+        }
         let Some(dst) = slot.buf.get_mut(HEADROOM..HEADROOM + len) else {
             return false;
         };

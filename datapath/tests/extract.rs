@@ -1342,6 +1342,7 @@ fn full_meta() -> PacketMeta {
             ttl: 63,
             flags: 0x0003,
         },
+        gso: Default::default(),
     }
 }
 
@@ -1781,6 +1782,7 @@ fn arb_meta() -> impl Strategy<Value = PacketMeta> {
                 ttl: t.6,
                 flags: t.7,
             },
+            gso: Default::default(),
         })
 }
 

@@ -187,6 +187,10 @@ impl Port for OffloadedPort {
     fn rx_fd(&self) -> Option<RawFd> {
         self.rx.rx_fd()
     }
+
+    fn takes_gso(&self) -> bool {
+        self.tx.takes_gso()
+    }
 }
 
 /// A pcap port: replays `rxq_pcap` as input and writes output to `pcap`

@@ -14,8 +14,9 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use super::gso::{Segmenter, MAX_GSO_FRAME};
+use super::gso::MAX_GSO_FRAME;
 use super::{ifname_to_c, Port, PortError, PortStats};
+use crate::packet::Gso;
 use crate::packet::{Packet, PacketBatch, BATCH_SIZE};
 
 // Linux uapi values (linux/if_ether.h, linux/if_packet.h,
@@ -226,26 +227,11 @@ pub struct AfPacketPort {
     kernel_drops: AtomicU64,
     gso_dropped: u64,
     gso_warned: bool,
-    /// Super-frames cut into segments in software.
-    gso_segmented: u64,
+    /// GSO super-frames received (carried through whole).
+    gso_received: u64,
     csum_completed: u64,
     down: Option<String>,
     last_liveness: Instant,
-    /// The GSO super-frame being cut; its segments may span several
-    /// `recv` calls when the caller's batch fills up.
-    segmenter: Segmenter,
-    /// Frames recvmmsg returned that wait behind a super-frame's segments.
-    pend: Vec<Pending>,
-    pend_next: usize,
-}
-
-/// A received slot not yet delivered.
-#[derive(Clone, Copy)]
-struct Pending {
-    slot: usize,
-    len: usize,
-    truncated: bool,
-    controllen: usize,
 }
 
 fn errno() -> i32 {
@@ -398,8 +384,8 @@ impl AfPacketPort {
         }
 
         // A receiving socket takes whole GSO super-frames (a sender with
-        // TSO on hands over up to 64 KiB at once) and segments them; the
-        // slots' pages are only touched when such frames arrive.
+        // TSO on hands over up to 64 KiB at once); the slots' pages are only
+        // touched when such frames arrive.
         let max_frame = if opts.receive {
             opts.max_frame.max(MAX_GSO_FRAME)
         } else {
@@ -420,13 +406,10 @@ impl AfPacketPort {
             kernel_drops: AtomicU64::new(0),
             gso_dropped: 0,
             gso_warned: false,
-            gso_segmented: 0,
+            gso_received: 0,
             csum_completed: 0,
             down: None,
             last_liveness: Instant::now(),
-            segmenter: Segmenter::new(),
-            pend: Vec::with_capacity(BATCH_SIZE),
-            pend_next: 0,
         })
     }
 
@@ -435,15 +418,14 @@ impl AfPacketPort {
         self.ifindex
     }
 
-    /// GSO frames that could not be segmented (a kind other than TCP or
-    /// UDP L4, or malformed headers) and so were dropped.
+    /// GSO frames dropped (no partial checksum, or no segment size).
     pub fn gso_dropped(&self) -> u64 {
         self.gso_dropped
     }
 
-    /// GSO super-frames segmented in software.
-    pub fn gso_segmented(&self) -> u64 {
-        self.gso_segmented
+    /// GSO super-frames received whole.
+    pub fn gso_received(&self) -> u64 {
+        self.gso_received
     }
 
     /// Received frames whose partial TCP/UDP checksum this port finished.
@@ -499,59 +481,9 @@ impl AfPacketPort {
         Ok(())
     }
 
-    /// Delivers what recvmmsg returned and still waits, stopping when the
-    /// batch is full or a super-frame's segments no longer fit.
-    fn deliver_pending(&mut self, batch: &mut PacketBatch) -> usize {
-        let mut n = 0;
-        while self.pend_next < self.pend.len() && !batch.is_full() {
-            let p = self.pend[self.pend_next];
-            self.pend_next += 1;
-            n += self.deliver(p.slot, p.len, p.truncated, p.controllen, batch);
-            if !self.segmenter.is_empty() {
-                break;
-            }
-        }
-        n
-    }
-
-    /// Moves segments of the loaded super-frame into `batch`.
-    fn drain_gso(&mut self, batch: &mut PacketBatch) -> usize {
-        let mut n = 0;
-        while !self.segmenter.is_empty() {
-            let Some(p) = batch.next_free() else {
-                break;
-            };
-            let area = p.rx_area();
-            let vlan = self.segmenter.vlan;
-            let off = if vlan.is_some() { 4 } else { 0 };
-            let Some(len) = area
-                .get_mut(off..)
-                .and_then(|a| self.segmenter.next_segment(a))
-            else {
-                // A segment larger than a packet buffer: drop the rest.
-                self.segmenter.clear();
-                self.stats.rx_dropped += 1;
-                break;
-            };
-            if let Some((tpid, tci)) = vlan {
-                area.copy_within(4..16, 0);
-                area[12..14].copy_from_slice(&tpid.to_be_bytes());
-                area[14..16].copy_from_slice(&tci.to_be_bytes());
-            }
-            let total = len + off;
-            p.set_len(total);
-            p.meta.in_port = self.in_port;
-            batch.commit();
-            self.stats.rx_packets += 1;
-            self.stats.rx_bytes += total as u64;
-            n += 1;
-        }
-        n
-    }
-
     /// Turns received slot `i` (`len` bytes including the vnet header) into
-    /// packets of `batch`: one, or a GSO super-frame's segments. Returns
-    /// how many.
+    /// a packet of `batch` (a GSO super-frame stays whole, its GSO facts in
+    /// the packet's metadata). Returns 1, or 0 if it was dropped.
     fn deliver(
         &mut self,
         i: usize,
@@ -590,24 +522,25 @@ impl AfPacketPort {
             })
         });
         let frame = &mut slot[VNET_HDR_LEN..len];
+        let mut gso = Gso::default();
         if hdr.is_gso() {
-            return match self.segmenter.load(frame, &hdr, vlan) {
-                Ok(()) => {
-                    self.gso_segmented += 1;
-                    self.drain_gso(batch)
+            if !hdr.needs_csum() || hdr.gso_size == 0 {
+                self.stats.rx_dropped += 1;
+                self.gso_dropped += 1;
+                if !self.gso_warned {
+                    self.gso_warned = true;
+                    tracing::warn!(port = %self.name, "dropping GSO frames without a partial checksum or segment size");
                 }
-                Err(e) => {
-                    self.stats.rx_dropped += 1;
-                    self.gso_dropped += 1;
-                    if !self.gso_warned {
-                        self.gso_warned = true;
-                        tracing::warn!(port = %self.name, error = %e, "dropping GSO frames");
-                    }
-                    0
-                }
+                return 0;
+            }
+            gso = Gso {
+                kind: hdr.gso_type,
+                size: hdr.gso_size,
+                csum_start: hdr.csum_start,
+                csum_offset: hdr.csum_offset,
             };
-        }
-        if hdr.needs_csum() {
+            self.gso_received += 1;
+        } else if hdr.needs_csum() {
             let (start, off) = (usize::from(hdr.csum_start), usize::from(hdr.csum_offset));
             if !complete_partial_csum(frame, start, off) {
                 self.stats.rx_errors += 1;
@@ -620,6 +553,10 @@ impl AfPacketPort {
             self.stats.rx_dropped += 1;
             return 0;
         };
+        if gso.is_some() && !p.grow(frame.len() + 4) {
+            self.stats.rx_dropped += 1;
+            return 0;
+        }
         let area = p.rx_area();
         let total = match vlan {
             // The kernel took the tag off into metadata: put it back where
@@ -634,6 +571,7 @@ impl AfPacketPort {
                 area[12..14].copy_from_slice(&tpid.to_be_bytes());
                 area[14..16].copy_from_slice(&tci.to_be_bytes());
                 area[16..total].copy_from_slice(&frame[12..]);
+                gso.csum_start += 4;
                 total
             }
             _ => {
@@ -647,6 +585,7 @@ impl AfPacketPort {
         };
         p.set_len(total);
         p.meta.in_port = self.in_port;
+        p.meta.gso = gso;
         batch.commit();
         self.stats.rx_packets += 1;
         self.stats.rx_bytes += total as u64;
@@ -688,6 +627,28 @@ fn parse_auxdata(buf: &[u8]) -> Option<TpacketAuxdata> {
     None
 }
 
+/// The virtio header that sends super-frame `p` as GSO.
+fn gso_vnet_hdr(p: &Packet) -> VnetHdr {
+    let g = p.meta.gso;
+    let l4 = usize::from(g.csum_start);
+    // TCP's header length is in its data offset; UDP's is 8.
+    let l4_len = match g.kind & 0x7f {
+        1 | 4 => p
+            .data()
+            .get(l4 + 12)
+            .map_or(20, |b| usize::from(b >> 4) * 4),
+        _ => 8,
+    };
+    VnetHdr {
+        flags: VIRTIO_NET_HDR_F_NEEDS_CSUM,
+        gso_type: g.kind,
+        hdr_len: (l4 + l4_len) as u16,
+        gso_size: g.size,
+        csum_start: g.csum_start,
+        csum_offset: g.csum_offset,
+    }
+}
+
 /// Read-only zero vnet header sent in front of every frame: no offloads.
 static ZERO_VNET_HDR: [u8; VNET_HDR_LEN] = [0; VNET_HDR_LEN];
 
@@ -696,20 +657,15 @@ impl Port for AfPacketPort {
         &self.name
     }
 
+    fn takes_gso(&self) -> bool {
+        true
+    }
+
     fn recv(&mut self, batch: &mut PacketBatch) -> Result<usize, PortError> {
         if self.down.is_some() {
             return Err(self.down_err());
         }
-        // What an earlier call could not deliver goes first, in order.
-        let mut n = self.drain_gso(batch);
-        if self.segmenter.is_empty() {
-            n += self.deliver_pending(batch);
-        }
-        if !self.segmenter.is_empty() || self.pend_next < self.pend.len() {
-            return Ok(n);
-        }
-        self.pend.clear();
-        self.pend_next = 0;
+        let mut n = 0;
         let want = BATCH_SIZE.saturating_sub(batch.len());
         if want == 0 || batch.is_full() {
             return Ok(n);
@@ -771,14 +727,9 @@ impl Port for AfPacketPort {
             // size_t on glibc, socklen_t on musl.
             #[allow(clippy::unnecessary_cast)]
             let controllen = m.msg_hdr.msg_controllen as usize;
-            self.pend.push(Pending {
-                slot: i,
-                len: m.msg_len as usize,
-                truncated: m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0,
-                controllen,
-            });
+            let truncated = m.msg_hdr.msg_flags & libc::MSG_TRUNC != 0;
+            n += self.deliver(i, m.msg_len as usize, truncated, controllen, batch);
         }
-        n += self.deliver_pending(batch);
         Ok(n)
     }
 
@@ -796,10 +747,19 @@ impl Port for AfPacketPort {
             let mut iov: [[libc::iovec; 2]; BATCH_SIZE] = unsafe { mem::zeroed() };
             // SAFETY: as above.
             let mut msgs: [libc::mmsghdr; BATCH_SIZE] = unsafe { mem::zeroed() };
+            // Super-frames go with their GSO facts: the kernel (or the
+            // receiving stack) segments them.
+            let mut gso_hdrs = [[0u8; VNET_HDR_LEN]; BATCH_SIZE];
             for (k, p) in chunk.iter().enumerate() {
+                let hdr: &[u8; VNET_HDR_LEN] = if p.meta.gso.is_some() {
+                    gso_hdrs[k] = gso_vnet_hdr(p).to_bytes();
+                    &gso_hdrs[k]
+                } else {
+                    &ZERO_VNET_HDR
+                };
                 // The kernel only reads from these: the casts to *mut are
                 // what iovec's type demands, not a licence to write.
-                iov[k][0].iov_base = ZERO_VNET_HDR.as_ptr() as *mut libc::c_void;
+                iov[k][0].iov_base = hdr.as_ptr() as *mut libc::c_void;
                 iov[k][0].iov_len = VNET_HDR_LEN;
                 iov[k][1].iov_base = p.data().as_ptr() as *mut libc::c_void;
                 iov[k][1].iov_len = p.len();

@@ -62,6 +62,12 @@ pub trait Port: Send {
 
     /// The port's counters.
     fn stats(&self) -> PortStats;
+    /// Whether `send` takes GSO super-frames (packets with `meta.gso`) and
+    /// has them segmented further on; the datapath segments for the ports
+    /// that do not.
+    fn takes_gso(&self) -> bool {
+        false
+    }
 
     /// A file descriptor that becomes readable when packets wait, for epoll;
     /// None for ports that are always ready (memory, pcap).
@@ -121,6 +127,10 @@ impl<P: Port + ?Sized> Port for Box<P> {
 
     fn rx_fd(&self) -> Option<std::os::fd::RawFd> {
         (**self).rx_fd()
+    }
+
+    fn takes_gso(&self) -> bool {
+        (**self).takes_gso()
     }
 }
 
