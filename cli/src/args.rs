@@ -53,9 +53,15 @@ Port commands:
   list-ports BRIDGE             print the names of a bridge's ports
 
 Controller and fail mode (ovs-ofctl reaches BRIDGE on unix:RUNDIR/BRIDGE.mgmt):
-  set-controller BRIDGE TARGET...   controller targets: ptcp:PORT[:IP] and
-                                    punix:PATH listen; tcp:/ssl:/unix: are
-                                    stored (connecting out is not implemented)
+  set-controller BRIDGE TARGET...   controller targets: tcp:IP[:PORT] (port
+                                    6653 by default) and unix:PATH are
+                                    connected to, and again after a failure
+                                    (backoff 1 s doubling to 8 s);
+                                    ptcp:[PORT][:IP] and punix:PATH listen;
+                                    ssl:/pssl: are stored but not used (no
+                                    TLS). With controllers, fail mode
+                                    standalone forwards by NORMAL once none
+                                    was reachable for 15 s
   del-controller BRIDGE             forget them
   get-controller BRIDGE
   set-fail-mode BRIDGE standalone|secure

@@ -125,8 +125,28 @@ pub fn render_show(d: &ShowData) -> String {
                 ControllerState::Listening => " (listening)".to_string(),
                 ControllerState::Failed(e) => format!(" (error: {e})"),
                 ControllerState::NotImplemented(why) => format!(" (stored; {why})"),
+                ControllerState::Active(_) => String::new(),
             };
             let _ = writeln!(s, "        Controller {:?}{state}", c.target);
+            if let ControllerState::Active(a) = &c.state {
+                if a.is_connected {
+                    let _ = writeln!(s, "            is_connected: true");
+                } else {
+                    // What `ovs-vsctl list controller` shows as status.
+                    let mut status = Vec::new();
+                    if let Some(e) = &a.last_error {
+                        status.push(format!("last_error={e:?}"));
+                    }
+                    if let Some(t) = a.sec_since_connect {
+                        status.push(format!("sec_since_connect=\"{t}\""));
+                    }
+                    if let Some(t) = a.sec_since_disconnect {
+                        status.push(format!("sec_since_disconnect=\"{t}\""));
+                    }
+                    status.push(format!("state={}", a.state));
+                    let _ = writeln!(s, "            status: {{{}}}", status.join(", "));
+                }
+            }
         }
         if let Some(m) = b.fail_mode {
             let _ = writeln!(s, "        fail_mode: {}", m.as_str());

@@ -192,10 +192,28 @@ pub struct ShowController {
 pub enum ControllerState {
     /// A passive target (ptcp:, punix:) the bridge listens on.
     Listening,
-    /// The listener could not start (or stopped): why.
+    /// The listener could not start (or stopped), or the target is not
+    /// used (ssl:): why.
     Failed(String),
+    /// An active target (tcp:, unix:) the bridge connects to.
+    Active(ActiveControllerState),
     /// Stored, but this version does not act on it (why).
     NotImplemented(String),
+}
+
+/// An active controller's connection, as Open vSwitch's Controller table
+/// reports it (`is_connected`, `status`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ActiveControllerState {
+    /// Connected, the hello exchange done.
+    pub is_connected: bool,
+    /// BACKOFF (waiting to retry), CONNECTING or ACTIVE.
+    pub state: String,
+    /// Why the last attempt or connection failed.
+    pub last_error: Option<String>,
+    /// Seconds since the last connection was made / lost.
+    pub sec_since_connect: Option<u64>,
+    pub sec_since_disconnect: Option<u64>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -23,7 +23,7 @@ use oxvs_ofproto::ofp::action::{port as ofp_port, Action as OfAction};
 use oxvs_ofproto::ofp::flow_msg::{FlowMod, FlowModCommand};
 use oxvs_ofproto::ofp::matching::Match;
 
-use super::openflow::{Listener, ListenerState, PortInfo};
+use super::openflow::{flush_all, ActiveController, FailOpen, Listener, ListenerState, PortInfo};
 use super::poll::PortStatus;
 use super::ports::open_port;
 use super::runtime::Runtime;
@@ -34,9 +34,9 @@ use crate::config::{
 };
 use crate::odp;
 use crate::proto::{
-    ControllerState, CoverageLine, CtlData, CtlError, CtlRequest, DpFlow, ErrorKind, FdbEntry,
-    LinkState, OffloadData, OffloadFlow, PortCounters, PortSpec, ShowBridge, ShowController,
-    ShowData, ShowPort, UpcallData,
+    ActiveControllerState, ControllerState, CoverageLine, CtlData, CtlError, CtlRequest, DpFlow,
+    ErrorKind, FdbEntry, LinkState, OffloadData, OffloadFlow, PortCounters, PortSpec, ShowBridge,
+    ShowController, ShowData, ShowPort, UpcallData,
 };
 
 /// The datapath's name in `show`, `upcall/show` (Open vSwitch's userspace
@@ -78,11 +78,29 @@ struct BridgeRt {
     /// OpenFlow listeners by target (the management socket and passive
     /// controllers); dropping one stops it.
     listeners: BTreeMap<String, Result<Listener, String>>,
+    /// Active controllers by target; dropping one disconnects it.
+    active: BTreeMap<String, Active>,
+    /// Fail-open (standalone bridges with controllers).
+    fail_open: Arc<FailOpen>,
+}
+
+/// An active controller target as the bridge runs it.
+enum Active {
+    Running(ActiveController),
+    /// Not connected to (`ssl:`, or a target that does not parse): why,
+    /// and since when (it counts as unreachable for fail-open).
+    Refused(String, Instant),
 }
 
 /// Passive controller targets, which the bridge serves by listening.
 fn is_passive(target: &str) -> bool {
-    target.starts_with("ptcp:") || target.starts_with("punix:")
+    target.starts_with("ptcp:") || target.starts_with("punix:") || target.starts_with("pssl:")
+}
+
+/// Why a controller target is stored but not used, if it is.
+fn unsupported_target(target: &str) -> Option<String> {
+    (target.starts_with("ssl:") || target.starts_with("pssl:"))
+        .then(|| "SSL/TLS connections are not supported by oxvs".to_string())
 }
 
 /// A flow_mod with everything wildcarded.
@@ -226,11 +244,14 @@ impl State {
         let mac = crate::sys::interface_mac(name).unwrap_or_else(|| name_mac(name));
         let dpid = mac.iter().fold(0u64, |a, b| a << 8 | *b as u64);
         let view = self.rt.openflow.view(br.clone(), self.rt.dp.clone(), dpid);
-        // A secure bridge starts without flows; a standalone one keeps the
-        // NORMAL flow every new bridge has.
-        if self.cfg.bridge(name).and_then(|b| b.fail_mode) == Some(FailMode::Secure) {
-            let _ = br.apply_flow_mod(&flow_mod(FlowModCommand::Delete, 0xff, Vec::new()));
+        // A secure bridge, or one with controllers, starts without flows;
+        // a standalone one without controllers keeps the NORMAL flow every
+        // new bridge has (Open vSwitch's connmgr_flushed).
+        let cfg = self.cfg.bridge(name);
+        if cfg.is_some_and(|b| b.fail_mode == Some(FailMode::Secure) || !b.controllers.is_empty()) {
+            let _ = br.apply_flow_mod(&flush_all());
         }
+        let fail_open = Arc::new(FailOpen::new(view.clone()));
         // Attached before any of its ports can send an upcall.
         self.rt.dispatcher.attach(br.clone());
         self.bridges.insert(
@@ -240,9 +261,12 @@ impl State {
                 view,
                 ports: BTreeMap::new(),
                 listeners: BTreeMap::new(),
+                active: BTreeMap::new(),
+                fail_open,
             },
         );
         self.update_listeners(name);
+        self.update_fail_open(name);
         let local_cfg = PortConfig {
             name: name.to_string(),
             ofport: OFPP_LOCAL,
@@ -317,47 +341,111 @@ impl State {
         self.revalidate_now(bridge);
     }
 
-    /// Starts and stops `bridge`'s OpenFlow listeners to match the
-    /// configuration: its management socket and its passive controllers.
+    /// Starts and stops `bridge`'s OpenFlow listeners and connections to
+    /// match the configuration: its management socket, its passive
+    /// controllers (listened on, with the inactivity probe) and its active
+    /// ones (connected to, reconnecting with backoff).
     fn update_listeners(&mut self, bridge: &str) {
-        let mut want = vec![format!(
+        let mgmt = format!(
             "punix:{}",
             self.rundir.join(format!("{bridge}.mgmt")).display()
-        )];
-        if let Some(b) = self.cfg.bridge(bridge) {
-            want.extend(b.controllers.iter().filter(|c| is_passive(c)).cloned());
-        }
+        );
+        let targets = self
+            .cfg
+            .bridge(bridge)
+            .map(|b| b.controllers.clone())
+            .unwrap_or_default();
         let Some(b) = self.bridges.get_mut(bridge) else {
             return;
         };
-        b.listeners.retain(|t, _| want.contains(t));
-        for t in want {
-            if !b.listeners.contains_key(&t) {
-                let l = self.rt.openflow.listen(&t, b.view.clone());
-                if let Err(e) = &l {
-                    tracing::warn!(bridge, target = %t, "cannot listen: {e}");
-                }
-                b.listeners.insert(t, l);
+        let passive: Vec<&String> = targets.iter().filter(|c| is_passive(c)).collect();
+        let active: Vec<&String> = targets.iter().filter(|c| !is_passive(c)).collect();
+        b.listeners
+            .retain(|t, _| *t == mgmt || passive.contains(&t));
+        b.active.retain(|t, _| active.contains(&t));
+        let events: Arc<dyn oxvs_ofproto::server::ConnEvents> = b.fail_open.clone();
+        if !b.listeners.contains_key(&mgmt) {
+            // Management connections (ovs-ofctl) are no controllers: no
+            // probe, and they do not end fail-open (Open vSwitch's service
+            // connections).
+            let l = self
+                .rt
+                .openflow
+                .listen(&mgmt, &self.rundir, b.view.clone(), None, None);
+            if let Err(e) = &l {
+                tracing::warn!(bridge, target = %mgmt, "cannot listen: {e}");
             }
+            b.listeners.insert(mgmt.clone(), l);
+        }
+        for t in passive {
+            if b.listeners.contains_key(t) {
+                continue;
+            }
+            let l = match unsupported_target(t) {
+                Some(why) => Err(why),
+                None => self.rt.openflow.listen(
+                    t,
+                    &self.rundir,
+                    b.view.clone(),
+                    Some(oxvs_ofproto::server::DEFAULT_PROBE_MS),
+                    Some(events.clone()),
+                ),
+            };
+            if let Err(e) = &l {
+                tracing::warn!(bridge, target = %t, "cannot listen: {e}");
+            }
+            b.listeners.insert(t.clone(), l);
+        }
+        for t in active {
+            if b.active.contains_key(t) {
+                continue;
+            }
+            let c = match unsupported_target(t) {
+                Some(why) => Err(why),
+                None => {
+                    self.rt
+                        .openflow
+                        .connect(t, &self.rundir, b.view.clone(), Some(events.clone()))
+                }
+            };
+            let c = match c {
+                Ok(c) => Active::Running(c),
+                Err(e) => {
+                    tracing::warn!(bridge, target = %t, "not connecting: {e}");
+                    Active::Refused(e, Instant::now())
+                }
+            };
+            b.active.insert(t.clone(), c);
         }
     }
 
     /// What Open vSwitch does when a bridge without controllers changes
     /// fail mode: flush its flows, and give a standalone bridge the NORMAL
-    /// flow back.
+    /// flow back. With controllers the flows stay; only fail-open follows
+    /// the mode.
     fn apply_fail_mode(&self, bridge: &str) {
+        self.update_fail_open(bridge);
+        let Some(cfg) = self.cfg.bridge(bridge) else {
+            return;
+        };
+        if !cfg.controllers.is_empty() {
+            return;
+        }
+        self.flush_flows(bridge);
+    }
+
+    /// Open vSwitch's flush of a bridge's flows (`ofproto_flush_flows`
+    /// and `connmgr_flushed`): every flow goes; a standalone bridge
+    /// without controllers gets `priority=0 actions=NORMAL` back.
+    fn flush_flows(&self, bridge: &str) {
         let Some(cfg) = self.cfg.bridge(bridge) else {
             return;
         };
         let Some(b) = self.bridges.get(bridge) else {
             return;
         };
-        if !cfg.controllers.is_empty() {
-            return;
-        }
-        let _ =
-            b.br.apply_flow_mod(&flow_mod(FlowModCommand::Delete, 0xff, Vec::new()));
-        if cfg.fail_mode != Some(FailMode::Secure) {
+        let _ = b.br.apply_flow_mod(&flush_all());
+        if cfg.controllers.is_empty() && cfg.fail_mode != Some(FailMode::Secure) {
             let normal = flow_mod(
                 FlowModCommand::Add,
                 0,
@@ -368,6 +456,65 @@ impl State {
             }
         }
         self.revalidate_now(bridge);
+    }
+
+    /// Fail-open is on for a standalone bridge with controllers.
+    fn update_fail_open(&self, bridge: &str) {
+        let (Some(cfg), Some(b)) = (self.cfg.bridge(bridge), self.bridges.get(bridge)) else {
+            return;
+        };
+        b.fail_open
+            .set_enabled(!cfg.controllers.is_empty() && cfg.fail_mode != Some(FailMode::Secure));
+    }
+
+    /// Applies a new controller list: connections and listeners follow it,
+    /// and, as in Open vSwitch, the flows are flushed when the bridge gains
+    /// its first controller or loses its last one.
+    fn set_controllers(&mut self, bridge: &str, targets: Vec<String>) -> Result<CtlData, CtlError> {
+        let had = !self.bridge_cfg(bridge)?.controllers.is_empty();
+        let mut new = self.cfg.clone();
+        if let Some(b) = new.bridge_mut(bridge) {
+            b.controllers = targets.clone();
+        }
+        new.validate().map_err(CtlError::bad)?;
+        self.commit(new)?;
+        self.update_listeners(bridge);
+        // Fail-open first: leaving it removes its flow before the flush.
+        self.update_fail_open(bridge);
+        let has = !targets.is_empty();
+        if had != has {
+            self.flush_flows(bridge);
+        }
+        let refused: Vec<String> = targets
+            .iter()
+            .filter(|t| unsupported_target(t).is_some())
+            .cloned()
+            .collect();
+        let note = (!refused.is_empty()).then(|| {
+            format!(
+                "stored, but oxvs does not support SSL/TLS: {} will not be used",
+                refused.join(", ")
+            )
+        });
+        Ok(CtlData::Done { note })
+    }
+
+    /// Once a second: enters fail-open where the controllers have been
+    /// unreachable long enough.
+    fn run_fail_open(&self) {
+        for b in self.bridges.values() {
+            b.fail_open.run(|| {
+                // The least failure among the active controllers: one
+                // that still admits the switch keeps it closed.
+                b.active
+                    .values()
+                    .map(|a| match a {
+                        Active::Running(c) => c.status.failure_duration(),
+                        Active::Refused(_, since) => since.elapsed(),
+                    })
+                    .min()
+            });
+        }
     }
 
     /// Tells OpenFlow sessions the ports' MACs, link states and counters.
@@ -447,25 +594,9 @@ impl State {
                 v.sort();
                 Ok(CtlData::Names(v))
             }
-            CtlRequest::SetController { bridge, targets } => {
-                self.bridge_cfg(&bridge)?;
-                let mut new = self.cfg.clone();
-                if let Some(b) = new.bridge_mut(&bridge) {
-                    b.controllers = targets;
-                }
-                new.validate().map_err(CtlError::bad)?;
-                self.commit(new)?;
-                self.update_listeners(&bridge);
-                done()
-            }
+            CtlRequest::SetController { bridge, targets } => self.set_controllers(&bridge, targets),
             CtlRequest::DelController { bridge } => {
-                self.bridge_cfg(&bridge)?;
-                let mut new = self.cfg.clone();
-                if let Some(b) = new.bridge_mut(&bridge) {
-                    b.controllers.clear();
-                }
-                self.commit(new)?;
-                self.update_listeners(&bridge);
+                self.set_controllers(&bridge, Vec::new())?;
                 done()
             }
             CtlRequest::GetController { bridge } => Ok(CtlData::Names(
@@ -815,9 +946,22 @@ impl State {
                     .iter()
                     .map(|c| {
                         let state = if !is_passive(c) {
-                            ControllerState::NotImplemented(
-                                "connecting out to controllers is not implemented yet; use ptcp: or punix:".into(),
-                            )
+                            match rt.and_then(|r| r.active.get(c)) {
+                                Some(Active::Running(a)) => {
+                                    let (r, now) = a.status.snapshot();
+                                    let ago =
+                                        |t: Option<u64>| t.map(|t| now.saturating_sub(t) / 1000);
+                                    ControllerState::Active(ActiveControllerState {
+                                        is_connected: r.is_connected(),
+                                        state: r.state().name().to_string(),
+                                        last_error: r.last_error().map(str::to_string),
+                                        sec_since_connect: ago(r.last_connected_ms()),
+                                        sec_since_disconnect: ago(r.last_disconnected_ms()),
+                                    })
+                                }
+                                Some(Active::Refused(e, _)) => ControllerState::Failed(e.clone()),
+                                None => ControllerState::Failed("not started".into()),
+                            }
                         } else {
                             match rt.and_then(|r| r.listeners.get(c)) {
                                 Some(Ok(l)) => match l.state() {
@@ -836,7 +980,10 @@ impl State {
                     .collect();
                 ShowBridge {
                     name: b.name.clone(),
-                    mgmt: format!("unix:{}", self.rundir.join(format!("{}.mgmt", b.name)).display()),
+                    mgmt: format!(
+                        "unix:{}",
+                        self.rundir.join(format!("{}.mgmt", b.name)).display()
+                    ),
                     controllers,
                     fail_mode: b.fail_mode,
                     ports,
@@ -1082,6 +1229,7 @@ impl State {
     /// ports that are down or never opened.
     pub fn tick(&mut self) {
         self.sample_coverage();
+        self.run_fail_open();
         let list = self.rt.poll.list();
         self.publish_port_infos(&list);
         let status: HashMap<u32, bool> = list.iter().map(|s| (s.dp_port, s.up)).collect();
