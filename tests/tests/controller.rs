@@ -777,3 +777,36 @@ fn standalone_fails_open_after_fifteen_seconds_and_secure_does_not() {
     let s = show(&dirs);
     assert_eq!(s.matches("is_connected: true").count(), 2, "{s}");
 }
+
+#[test]
+fn ssl_targets_are_stored_with_a_note_and_shown_as_errors() {
+    if skip_unless_root("ssl_targets_are_stored_with_a_note_and_shown_as_errors") {
+        return;
+    }
+    let sw = Netns::new(&format!("{}-sw", unique_prefix()));
+    let dirs = Dirs::new();
+    let _d = Daemon::start(BINS, &dirs, &sw);
+    ctl_ok(BINS, &dirs, &["add-br", "br0"]);
+    let out = ctl_ok(
+        BINS,
+        &dirs,
+        &["set-controller", "br0", "ssl:192.0.2.1:6653", "pssl:6655"],
+    );
+    assert!(
+        out.contains("does not support SSL/TLS") && out.contains("ssl:192.0.2.1:6653"),
+        "{out}"
+    );
+    assert_eq!(
+        ctl_ok(BINS, &dirs, &["get-controller", "br0"]),
+        "ssl:192.0.2.1:6653\npssl:6655\n"
+    );
+    let s = show(&dirs);
+    for t in ["ssl:192.0.2.1:6653", "pssl:6655"] {
+        assert!(
+            s.contains(&format!(
+                "Controller \"{t}\" (error: SSL/TLS connections are not supported by oxvs)"
+            )),
+            "{s}"
+        );
+    }
+}
