@@ -3,6 +3,7 @@
 //! ports and the upcall queue. It knows nothing of OpenFlow.
 
 pub mod action;
+pub mod checksum;
 pub mod dp;
 pub mod emc;
 pub mod extract;

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{Parser, Subcommand};
+use oxvs_datapath::checksum::{fold, ones_sum};
 use serde::Serialize;
 
 // Linux uapi values (linux/if_ether.h, linux/if_packet.h); not every libc
@@ -334,26 +335,6 @@ fn arp_lookup(ip: Ipv4Addr, iface: &str) -> Option<[u8; 6]> {
 }
 
 // ---------------------------------------------------------------- frames
-
-/// Adds big-endian 16-bit words to a ones-complement sum (an odd last byte
-/// is padded with zero), without folding.
-fn ones_sum(mut sum: u64, data: &[u8]) -> u64 {
-    let mut w = data.chunks_exact(2);
-    for c in &mut w {
-        sum += u64::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [b] = w.remainder() {
-        sum += u64::from(*b) << 8;
-    }
-    sum
-}
-
-fn fold(mut sum: u64) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
-}
 
 /// Ports of flow `f`: every flow below 64512^2 has its own pair.
 fn flow_ports(f: u64) -> (u16, u16) {

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use super::gso::MAX_GSO_FRAME;
 use super::{ifname_to_c, Port, PortError, PortStats};
+use crate::checksum::{fold, ones_sum};
 use crate::packet::Gso;
 use crate::packet::{Packet, PacketBatch, BATCH_SIZE};
 
@@ -162,28 +163,6 @@ impl VnetHdr {
     pub fn is_gso(&self) -> bool {
         self.gso_type != VIRTIO_NET_HDR_GSO_NONE
     }
-}
-
-/// Adds `data` to a ones-complement sum as big-endian 16-bit words (an odd
-/// last byte is padded with zero), without folding.
-fn ones_sum(mut sum: u64, data: &[u8]) -> u64 {
-    // 32-bit words into a 64-bit accumulator: the carries are folded at the
-    // end, which gives the same 16-bit result (RFC 1071) twice as fast.
-    let mut words = data.chunks_exact(4);
-    for w in &mut words {
-        sum += u64::from(u32::from_be_bytes([w[0], w[1], w[2], w[3]]));
-    }
-    let rest = words.remainder();
-    let mut tail = [0u8; 4];
-    tail[..rest.len()].copy_from_slice(rest);
-    sum + u64::from(u32::from_be_bytes(tail))
-}
-
-fn fold(mut sum: u64) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
 }
 
 /// Finishes a partial (CHECKSUM_PARTIAL) TCP/UDP checksum the way the

@@ -7,6 +7,7 @@
 //! frames.
 
 use super::af_packet::VnetHdr;
+use crate::checksum::{fold, ones_sum};
 
 // virtio_net_hdr gso types.
 const GSO_TCPV4: u8 = 1;
@@ -214,24 +215,6 @@ impl Segmenter {
         self.index += 1;
         Some(total)
     }
-}
-
-fn ones_sum(mut sum: u64, data: &[u8]) -> u64 {
-    let mut words = data.chunks_exact(2);
-    for w in &mut words {
-        sum += u64::from(u16::from_be_bytes([w[0], w[1]]));
-    }
-    if let [b] = words.remainder() {
-        sum += u64::from(*b) << 8;
-    }
-    sum
-}
-
-fn fold(mut sum: u64) -> u16 {
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
 }
 
 #[cfg(test)]
