@@ -572,3 +572,21 @@ pub fn read_pcap(path: &Path) -> io::Result<Vec<Vec<u8>>> {
     }
     Ok(frames)
 }
+
+/// Runs `ovs-ofctl ARGS` against the daemon's bridges (OVS_RUNDIR points at
+/// its run directory, so `br0` means `unix:RUNDIR/br0.mgmt`) and returns
+/// its output; panics with its stderr if it fails.
+pub fn ofctl(dirs: &Dirs, args: &[&str]) -> String {
+    let tool = find_tool("ovs-ofctl").unwrap_or_else(|| "ovs-ofctl".into());
+    let out = Command::new(tool)
+        .env("OVS_RUNDIR", &dirs.rundir)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("ovs-ofctl: {e}"));
+    assert!(
+        out.status.success(),
+        "ovs-ofctl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}

@@ -10,8 +10,8 @@ use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use oxvs_tests::{
-    ctl, ctl_ok, read_pcap, skip_unless_root, tcp_transfer, udp_ping, unique_prefix, wait_until,
-    write_pcap, Bins, Daemon, Dirs, Host, Netns,
+    ctl, ctl_ok, ofctl, read_pcap, skip_unless_root, tcp_transfer, udp_ping, unique_prefix,
+    wait_until, write_pcap, Bins, Daemon, Dirs, Host, Netns,
 };
 
 const BINS: Bins = Bins {
@@ -618,23 +618,6 @@ fn pcap_ports_replay_into_the_bridge_and_capture_its_output() {
     assert!(show.contains("options: {rxq_pcap="), "{show}");
     let flows = ctl_ok(BINS, &dirs, &["dpctl/dump-flows"]);
     assert!(flows.contains("dst=ff:ff:ff:ff:ff:ff"), "{flows}");
-}
-
-/// Runs `ovs-ofctl ARGS` against the daemon's bridges (OVS_RUNDIR points
-/// at its run directory, so `br0` means `unix:RUNDIR/br0.mgmt`).
-fn ofctl(dirs: &Dirs, args: &[&str]) -> String {
-    let tool = oxvs_tests::find_tool("ovs-ofctl").unwrap_or_else(|| "ovs-ofctl".into());
-    let out = std::process::Command::new(tool)
-        .env("OVS_RUNDIR", &dirs.rundir)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("ovs-ofctl: {e}"));
-    assert!(
-        out.status.success(),
-        "ovs-ofctl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn flow_lines(dirs: &Dirs) -> Vec<String> {

@@ -140,10 +140,10 @@ fn established_flows_are_forwarded_by_tc_exactly_once() {
     if skip_unless_root("established_flows_are_forwarded_by_tc_exactly_once") {
         return;
     }
-    let Some(ofctl_tool) = find_tool("ovs-ofctl") else {
+    if find_tool("ovs-ofctl").is_none() {
         eprintln!("SKIP established_flows...: ovs-ofctl is not installed (apt openvswitch-common)");
         return;
-    };
+    }
     let pfx = unique_prefix();
     let sw = Netns::new(&format!("{pfx}-sw"));
     let h1 = Host::new(&pfx, &sw, "p1", addr(1));
@@ -157,19 +157,7 @@ fn established_flows_are_forwarded_by_tc_exactly_once() {
     ctl_ok(BINS, &dirs, &["add-br", "br0"]);
     ctl_ok(BINS, &dirs, &["add-port", "br0", "p1", "hw-offload=true"]);
     ctl_ok(BINS, &dirs, &["add-port", "br0", "p2", "hw-offload=true"]);
-    let ofctl = |args: &[&str]| -> String {
-        let out = std::process::Command::new(&ofctl_tool)
-            .env("OVS_RUNDIR", &dirs.rundir)
-            .args(args)
-            .output()
-            .expect("run ovs-ofctl");
-        assert!(
-            out.status.success(),
-            "ovs-ofctl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let ofctl = |args: &[&str]| oxvs_tests::ofctl(&dirs, args);
     // UDP to port 6000 by an explicit rule, everything else by NORMAL.
     ofctl(&[
         "add-flow",

@@ -89,10 +89,10 @@ fn drop_rule_takes_effect_at_the_barrier_and_deleting_it_restores_traffic() {
     if skip_unless_root("drop_rule_takes_effect_at_the_barrier_and_deleting_it_restores_traffic") {
         return;
     }
-    let Some(tool) = oxvs_tests::find_tool("ovs-ofctl") else {
+    if oxvs_tests::find_tool("ovs-ofctl").is_none() {
         eprintln!("SKIP drop_rule_...: ovs-ofctl is not installed (apt openvswitch-common)");
         return;
-    };
+    }
     let pfx = unique_prefix();
     let sw = Netns::new(&format!("{pfx}-sw"));
     let hosts: Vec<Host> = (1..=2)
@@ -104,16 +104,7 @@ fn drop_rule_takes_effect_at_the_barrier_and_deleting_it_restores_traffic() {
     ctl_ok(BINS, &dirs, &["add-port", "br0", "p1"]);
     ctl_ok(BINS, &dirs, &["add-port", "br0", "p2"]);
     let ofctl = |args: &[&str]| {
-        let out = std::process::Command::new(&tool)
-            .env("OVS_RUNDIR", &dirs.rundir)
-            .args(args)
-            .output()
-            .expect("run ovs-ofctl");
-        assert!(
-            out.status.success(),
-            "ovs-ofctl {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        oxvs_tests::ofctl(&dirs, args);
     };
     // Warm the caches: megaflows for this traffic are installed.
     for _ in 0..3 {
