@@ -75,7 +75,9 @@ Datapath:
                                 offload-min-packets
   get-dp                        print the datapath settings
   show                          print the configuration and port states
-  dpctl/dump-flows [--names]    print the datapath's megaflows
+  dpctl/dump-flows [--names] [type=offloaded|ovs]
+                                print the datapath's megaflows (only those
+                                in tc, or only those not)
   dpctl/del-flows               delete every megaflow
   upcall/show                   flow count, limit and upcall counters
   offload/show                  the kernel's tc capabilities and where each
@@ -290,8 +292,21 @@ fn command(verb: &str, rest: &[String], f: &Flags) -> Result<CtlRequest, String>
             CtlRequest::Show
         }
         "dpctl/dump-flows" => {
-            arity(verb, rest, 0, 0, "[--names]")?;
-            CtlRequest::DumpFlows { names: f.names }
+            arity(verb, rest, 0, 1, "[--names] [type=offloaded|ovs]")?;
+            let offloaded = match rest.first().map(String::as_str) {
+                None => None,
+                Some("type=offloaded") | Some("type=tc") => Some(true),
+                Some("type=ovs") => Some(false),
+                Some(other) => {
+                    return Err(format!(
+                        "dpctl/dump-flows: \"{other}\": expected type=offloaded or type=ovs"
+                    ))
+                }
+            };
+            CtlRequest::DumpFlows {
+                names: f.names,
+                offloaded,
+            }
         }
         "dpctl/del-flows" => {
             none()?;

@@ -244,7 +244,10 @@ pub fn run(tmp_root: &Path) -> Result<(), DemoError> {
     show(
         &h,
         "dpctl/dump-flows",
-        CtlRequest::DumpFlows { names: false },
+        CtlRequest::DumpFlows {
+            names: false,
+            offloaded: None,
+        },
     )?;
     show(
         &h,

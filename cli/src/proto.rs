@@ -113,6 +113,9 @@ pub enum CtlRequest {
     DumpFlows {
         #[serde(default)]
         names: bool,
+        /// Some(true): only flows in tc; Some(false): only flows not in tc.
+        #[serde(default)]
+        offloaded: Option<bool>,
     },
     /// `dpctl/del-flows`: empties the megaflow cache.
     DelFlows,
@@ -493,7 +496,10 @@ mod tests {
                 settings: vec![DpSetting::FlowLimit(5), DpSetting::BusyPoll(false)],
             },
             CtlRequest::Show,
-            CtlRequest::DumpFlows { names: false },
+            CtlRequest::DumpFlows {
+                names: false,
+                offloaded: Some(true),
+            },
         ];
         for r in reqs {
             let line = encode_line(&r);

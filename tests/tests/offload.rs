@@ -179,6 +179,10 @@ fn established_flows_are_forwarded_by_tc_exactly_once() {
             "{line}"
         );
         assert!(show.contains("offloading ports: none"), "{show}");
+        let none = ctl_ok(BINS, &dirs, &["dpctl/dump-flows", "type=offloaded"]);
+        assert!(none.trim().is_empty(), "{none}");
+        let all = ctl_ok(BINS, &dirs, &["dpctl/dump-flows", "type=ovs"]);
+        assert!(all.contains("udp(dst=6000)"), "{all}");
         return;
     }
 
@@ -193,6 +197,10 @@ fn established_flows_are_forwarded_by_tc_exactly_once() {
         "UDP flow not offloaded: {}",
         ctl_ok(BINS, &dirs, &["offload/show"])
     );
+    let in_tc = ctl_ok(BINS, &dirs, &["dpctl/dump-flows", "type=offloaded"]);
+    assert!(in_tc.contains("udp(dst=6000)"), "{in_tc}");
+    let in_ovs = ctl_ok(BINS, &dirs, &["dpctl/dump-flows", "type=ovs"]);
+    assert!(!in_ovs.contains("udp(dst=6000)"), "{in_ovs}");
     let filters = tc(&sw, &["-s", "filter", "show", "dev", "p1", "ingress"]);
     assert!(filters.contains("ip_proto udp"), "{filters}");
     assert!(filters.contains("dst_port 6000"), "{filters}");

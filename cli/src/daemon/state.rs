@@ -610,7 +610,9 @@ impl State {
             CtlRequest::SetDp { settings } => self.set_dp(settings),
             CtlRequest::GetDp => Ok(CtlData::Datapath(self.cfg.datapath.clone())),
             CtlRequest::Show => Ok(CtlData::Show(self.show())),
-            CtlRequest::DumpFlows { names } => Ok(CtlData::Flows(self.dump_flows(names))),
+            CtlRequest::DumpFlows { names, offloaded } => {
+                Ok(CtlData::Flows(self.dump_flows(names, offloaded)))
+            }
             CtlRequest::DelFlows => {
                 let n = self.rt.dp.megaflows.clear();
                 tracing::info!(flows = n, "dpctl/del-flows");
@@ -1006,10 +1008,17 @@ impl State {
             .collect()
     }
 
-    fn dump_flows(&self, names: bool) -> Vec<DpFlow> {
-        self.described_flows(names)
+    /// `offloaded`: keep only the flows in tc (true) or only the others.
+    fn dump_flows(&self, names: bool, offloaded: Option<bool>) -> Vec<DpFlow> {
+        let flows = self.described_flows(names);
+        let Some(want) = offloaded else {
+            return flows.into_iter().map(|(_, f)| f).collect();
+        };
+        let o = self.rt.offload.lock();
+        flows
             .into_iter()
-            .map(|(_, f)| f)
+            .filter(|(f, _)| !matches!(o.placement(f), Placement::NotOffloaded(_)) == want)
+            .map(|(_, d)| d)
             .collect()
     }
 
