@@ -28,7 +28,10 @@
 # Usage: bench/sidebyside/run.sh [options]
 #   -n, --runs N          trials per switch (default 3)
 #   -d, --duration S      seconds per udp/tcp/flood test (default 10)
-#   --switches "LIST"     subset of "oxvs ovs bridge" (default all three)
+#   --switches "LIST"     subset of "oxvs oxvs-tc ovs bridge" (default
+#                         "oxvs ovs bridge"; oxvs-tc is oxvs with
+#                         hw-offload=true ports: needs a kernel with
+#                         cls_flower, e.g. the guest of scripts/tc-vm)
 #   --tests "LIST"        subset of "ping udp tcp flood" (default all four)
 #   --udp-flows N         5-tuples in the udp test (default 64)
 #   --size BYTES          frame size of the udp/flood tests (default 64)
@@ -88,7 +91,7 @@ done
 [[ $RUNS =~ ^[1-9][0-9]*$ ]] || die "--runs must be a positive integer"
 [[ $DUR =~ ^[1-9][0-9]*$ ]] || die "--duration must be a positive whole number of seconds"
 [[ $PINGS =~ ^[1-9][0-9]*$ ]] || die "--pings must be a positive integer"
-for s in $SWITCHES; do case $s in oxvs|ovs|bridge) ;; *) die "unknown switch $s" ;; esac; done
+for s in $SWITCHES; do case $s in oxvs|oxvs-tc|ovs|bridge) ;; *) die "unknown switch $s" ;; esac; done
 [[ $HOST_OFFLOADS =~ ^(on|off)$ ]] || die "--host-offloads must be on or off"
 for t in $TESTS; do case $t in ping|udp|tcp|flood) ;; *) die "unknown test $t" ;; esac; done
 [ "$(id -u)" = 0 ] || die "needs root (namespaces, AF_PACKET)"
@@ -163,7 +166,7 @@ oxctl() { "$TARGET/oxvsctl" --rundir "$WORK/ox" "$@"; }
 ovs() { OVS_RUNDIR=$WORK/ovs OVS_LOGDIR=$WORK/ovs OVS_DBDIR=$WORK/ovs "$@"; }
 ofctl() {
     case $CUR in
-        oxvs) OVS_RUNDIR=$WORK/ox ovs-ofctl "$@" ;;
+        oxvs | oxvs-tc) OVS_RUNDIR=$WORK/ox ovs-ofctl "$@" ;;
         ovs) ovs ovs-ofctl "$@" ;;
     esac
 }
@@ -201,7 +204,7 @@ topo_up() {
 switch_up() {
     CUR=$1
     case $1 in
-    oxvs)
+    oxvs | oxvs-tc)
         mkdir -p "$WORK/ox"
         rm -f "$WORK/ox/conf.json"
         ip netns exec "$SW" taskset -c "$SWITCH_CPU" "$TARGET/oxvsd" \
@@ -209,8 +212,10 @@ switch_up() {
         SWPID=$(cat "$WORK/ox/oxvsd.pid")
         STARTED+=("$SWPID")
         oxctl add-br br0 >/dev/null
-        oxctl add-port br0 pa ofport_request=1 >/dev/null
-        oxctl add-port br0 pb ofport_request=2 >/dev/null
+        local hw=false
+        [ "$1" = oxvs-tc ] && hw=true
+        oxctl add-port br0 pa ofport_request=1 hw-offload=$hw >/dev/null
+        oxctl add-port br0 pb ofport_request=2 hw-offload=$hw >/dev/null
         oxctl set-dp flow-limit=$FLOW_LIMIT max-idle=$MAX_IDLE_MS busy-poll=$BUSY_POLL >/dev/null
         ;;
     ovs)
@@ -254,7 +259,7 @@ switch_up() {
 # (Open vSwitch: over its dynamic flow limit).
 upcall_show() {
     case $CUR in
-        oxvs) oxctl upcall/show ;;
+        oxvs | oxvs-tc) oxctl upcall/show ;;
         ovs) ovs ovs-appctl upcall/show ;;
     esac
 }
@@ -262,7 +267,7 @@ dp_flows() { upcall_show | sed -n 's/.*(current \([0-9]*\)).*/\1/p' | head -1; }
 dp_limit() { upcall_show | sed -n 's/.*(limit \([0-9]*\)).*/\1/p' | head -1; }
 not_installed() {
     case $CUR in
-        oxvs) oxctl upcall/show | sed -n 's/.*(lost \([0-9]*\)).*/\1/p' | head -1 ;;
+        oxvs | oxvs-tc) oxctl upcall/show | sed -n 's/.*(lost \([0-9]*\)).*/\1/p' | head -1 ;;
         ovs) ovs ovs-appctl coverage/read-counter upcall_flow_limit_hit 2>/dev/null || echo null ;;
     esac
 }

@@ -108,7 +108,7 @@ def main():
                 meta = j["meta"]
             else:
                 recs.append(j)
-    switches = [s for s in ("oxvs", "ovs", "bridge") if any(r["switch"] == s for r in recs)]
+    switches = [s for s in ("oxvs", "oxvs-tc", "ovs", "bridge") if any(r["switch"] == s for r in recs)]
     per = {s: {} for s in switches}
     for r in recs:
         for k, v in metrics(r).items():
@@ -121,7 +121,7 @@ def main():
               f"switch on CPU {meta.get('switch_cpu')}, tools on CPU {meta.get('tool_cpu')}")
     print("medians (min - max) over " + ", ".join(f"{s}: {runs[s]} runs" for s in switches))
     print()
-    names = {"oxvs": "oxvs", "ovs": "Open vSwitch", "bridge": "Linux bridge"}
+    names = {"oxvs": "oxvs", "oxvs-tc": "oxvs, tc offload", "ovs": "Open vSwitch", "bridge": "Linux bridge"}
     head = ["metric"] + [names[s] for s in switches]
     rows = []
     for key, label, f in ROWS:
@@ -155,6 +155,11 @@ def main():
     ratio("ping RTT avg, oxvs / Linux bridge", med("oxvs", "ping_avg_ms"), med("bridge", "ping_avg_ms"),
           1, False)
     ratio("ping RTT avg, oxvs busy-poll / Linux bridge", med("oxvs", "ping_busy_avg_ms"),
+          med("bridge", "ping_avg_ms"), 1, False)
+    ratio("UDP pps, oxvs tc offload / Open vSwitch", med("oxvs-tc", "udp_pps"), med("ovs", "udp_pps"), 3, True)
+    ratio("CPU per packet, oxvs tc offload / Open vSwitch", med("oxvs-tc", "udp_cpu_ns"),
+          med("ovs", "udp_cpu_ns"), 1 / 3, False)
+    ratio("ping RTT avg, oxvs tc offload / Linux bridge", med("oxvs-tc", "ping_avg_ms"),
           med("bridge", "ping_avg_ms"), 1, False)
     ratio("TCP Gb/s, oxvs / Open vSwitch (no goal)", med("oxvs", "tcp_gbps"), med("ovs", "tcp_gbps"), 0, True)
     if goals:
