@@ -80,6 +80,8 @@ Datapath:
                                 in tc, or only those not)
   dpctl/del-flows               delete every megaflow
   upcall/show                   flow count, limit and upcall counters
+  ofproto/trace BRIDGE FLOW     the tables FLOW (ovs-ofctl match syntax, with
+                                in_port) goes through, and its megaflow
   offload/show                  the kernel's tc capabilities and where each
                                 megaflow is (in_hw, tc software, or not
                                 offloaded, with the reason)
@@ -319,6 +321,13 @@ fn command(verb: &str, rest: &[String], f: &Flags) -> Result<CtlRequest, String>
         "offload/show" => {
             none()?;
             CtlRequest::OffloadShow
+        }
+        "ofproto/trace" => {
+            arity(verb, rest, 2, 2, "BRIDGE FLOW")?;
+            CtlRequest::OfprotoTrace {
+                bridge: rest[0].clone(),
+                flow: rest[1].clone(),
+            }
         }
         "set-port" => {
             arity(verb, rest, 2, usize::MAX, "PORT KEY=VALUE...")?;

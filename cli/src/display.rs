@@ -39,6 +39,7 @@ pub fn render(data: &CtlData) -> String {
         CtlData::Flows(f) => render_flows(f),
         CtlData::Upcall(u) => render_upcall(u),
         CtlData::Offload(o) => render_offload(o),
+        CtlData::Text(t) => t.clone(),
         CtlData::Coverage(c) => render_coverage(c),
         CtlData::Fdb(f) => render_fdb(f),
     }

@@ -123,6 +123,12 @@ pub enum CtlRequest {
     UpcallShow,
     /// `offload/show`: tc capabilities and each megaflow's placement.
     OffloadShow,
+    /// `ofproto/trace BRIDGE FLOW`: the tables a packet with these fields
+    /// would go through, and the megaflow it would get (nothing installed).
+    OfprotoTrace {
+        bridge: String,
+        flow: String,
+    },
     /// Changes a port's settings (the port reopens with them).
     SetPort {
         port: String,
@@ -339,6 +345,8 @@ pub enum CtlData {
     Flows(Vec<DpFlow>),
     Upcall(UpcallData),
     Offload(OffloadData),
+    /// Text laid out by the daemon (ofproto/trace).
+    Text(String),
     Coverage(Vec<CoverageLine>),
     Fdb(Vec<FdbEntry>),
 }

@@ -771,3 +771,70 @@ fn a_meter_rate_limits_and_counts_its_drops() {
         .unwrap_or_else(|| panic!("no band counter in {stats}"));
     assert!(dropped >= 150, "band dropped {dropped}: {stats}");
 }
+
+/// `ofproto/trace` shows the rules a flow goes through, the megaflow and
+/// the datapath actions, and installs nothing.
+#[test]
+fn ofproto_trace_shows_the_path_through_the_tables() {
+    if skip_unless_root("ofproto_trace_shows_the_path_through_the_tables") {
+        return;
+    }
+    if oxvs_tests::find_tool("ovs-ofctl").is_none() {
+        eprintln!("SKIP ofproto_trace...: ovs-ofctl is not installed");
+        return;
+    }
+    let (sw, hosts) = topology(2);
+    let dirs = Dirs::new();
+    let _d = Daemon::start(BINS, &dirs, &sw);
+    ctl_ok(BINS, &dirs, &["add-br", "br0"]);
+    for h in &hosts {
+        ctl_ok(BINS, &dirs, &["add-port", "br0", &h.port]);
+    }
+    ofctl(
+        &dirs,
+        &[
+            "add-flow",
+            "br0",
+            "priority=100,tcp,tp_dst=80,actions=resubmit(,1)",
+        ],
+    );
+    ofctl(
+        &dirs,
+        &["add-flow", "br0", "table=1,priority=5,actions=output:2"],
+    );
+    let out = ctl_ok(
+        BINS,
+        &dirs,
+        &[
+            "ofproto/trace",
+            "br0",
+            "in_port=p1,tcp,nw_src=10.77.0.1,nw_dst=10.77.0.2,tp_dst=80",
+        ],
+    );
+    assert!(out.contains("bridge(\"br0\")"), "{out}");
+    assert!(
+        out.contains(" 0. tcp,tp_dst=80, priority 100\n    resubmit(,1)"),
+        "{out}"
+    );
+    assert!(out.contains(" 1. priority 5\n    output:2"), "{out}");
+    assert!(out.contains("Megaflow: recirc_id(0),in_port(p1),"), "{out}");
+    assert!(out.contains("tcp(dst=80)"), "{out}");
+    assert!(out.contains("Datapath actions: p2"), "{out}");
+    // A flow NORMAL handles; and nothing was installed by tracing.
+    let out = ctl_ok(BINS, &dirs, &["ofproto/trace", "br0", "in_port=2,udp"]);
+    assert!(
+        out.contains("actions=NORMAL") || out.contains("NORMAL"),
+        "{out}"
+    );
+    let flows = ctl_ok(BINS, &dirs, &["dpctl/dump-flows"]);
+    assert!(!flows.contains("tcp(dst=80)"), "{flows}");
+    // Bad input: a clear message, not a crash.
+    let bad = ctl(
+        BINS,
+        &dirs,
+        &["ofproto/trace", "br0", "in_port=1,tcp,tp_dst=99999"],
+    );
+    assert!(!bad.ok && bad.stderr.contains("ofproto/trace"), "{bad:?}");
+    let bad = ctl(BINS, &dirs, &["ofproto/trace", "br0", "tcp"]);
+    assert!(bad.stderr.contains("in_port"), "{bad:?}");
+}

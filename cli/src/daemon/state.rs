@@ -620,6 +620,7 @@ impl State {
             }
             CtlRequest::UpcallShow => Ok(CtlData::Upcall(self.upcall_show())),
             CtlRequest::OffloadShow => Ok(CtlData::Offload(self.offload_show())),
+            CtlRequest::OfprotoTrace { bridge, flow } => self.ofproto_trace(&bridge, &flow),
             CtlRequest::SetPort { port, hw_offload } => self.set_port(port, hw_offload),
             CtlRequest::CoverageShow => Ok(CtlData::Coverage(self.coverage_show())),
             CtlRequest::FdbShow { bridge } => {
@@ -1051,6 +1052,91 @@ impl State {
             .collect();
         flows.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.2.matches.cmp(&b.2.matches)));
         flows.into_iter().map(|(_, f, d)| (f, d)).collect()
+    }
+
+    /// Open vSwitch's `ofproto/trace`: runs a packet with the fields of
+    /// `flow` through `bridge`'s tables without learning or installing
+    /// anything, and prints the rules it matched, the megaflow and the
+    /// datapath actions.
+    fn ofproto_trace(&self, bridge: &str, flow: &str) -> Result<CtlData, CtlError> {
+        use std::fmt::Write;
+        let b = self.bridges.get(bridge).ok_or_else(|| {
+            CtlError::new(ErrorKind::NotFound, format!("no bridge named {bridge}"))
+        })?;
+        let ports = b.br.ports();
+        // Port names as ovs-appctl takes them: in_port=p1.
+        let flow_num: String = flow
+            .split(',')
+            .map(|tok| match tok.trim().strip_prefix("in_port=") {
+                Some(name) => match ports.iter().find(|p| p.name == name) {
+                    Some(p) => format!("in_port={}", p.ofp_port),
+                    None => tok.to_string(),
+                },
+                None => tok.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+        let m: oxvs_ofproto::ofp::matching::Match = flow_num
+            .parse()
+            .map_err(|e| CtlError::bad(format!("ofproto/trace: \"{flow}\": {e}")))?;
+        let Some(in_ofp) = m.in_port() else {
+            return Err(CtlError::bad("ofproto/trace: the flow needs an in_port"));
+        };
+        let Some(port) = ports.iter().find(|p| p.ofp_port == in_ofp) else {
+            return Err(CtlError::new(
+                ErrorKind::NotFound,
+                format!("ofproto/trace: bridge {bridge} has no port {in_ofp}"),
+            ));
+        };
+        let (value, _) = oxvs_ofproto::flow::match_words(&m)
+            .map_err(|e| CtlError::bad(format!("ofproto/trace: \"{flow}\": {e}")))?;
+        let mut key = oxvs_ofproto::flow::key_part(&value);
+        key.set_in_port(port.dp_port);
+        let t = b.br.translate(&key, false, b.br.now_ms());
+
+        let map = self.dp_port_names();
+        let namer = |no: u32| map.get(&no).cloned();
+        let namer: Option<odp::PortNamer<'_>> = Some(&namer);
+        let mut out = String::new();
+        let _ = writeln!(out, "Flow: {m}\n");
+        let title = format!("bridge(\"{bridge}\")");
+        let _ = writeln!(out, "{title}\n{}", "-".repeat(title.len()));
+        if t.rules.is_empty() {
+            let _ = writeln!(out, " 0. No match.\n    drop");
+        }
+        for r in &t.rules {
+            let e = &r.value;
+            let m = e.matched.to_string();
+            let m = if m.is_empty() {
+                String::new()
+            } else {
+                format!("{m}, ")
+            };
+            let acts = oxvs_ofproto::ofp::action::ActionList(e.actions.load().0.clone());
+            let acts = acts.to_string();
+            let _ = writeln!(
+                out,
+                " {}. {m}priority {}\n    {}",
+                e.table_id,
+                r.priority,
+                if acts.is_empty() {
+                    "drop".to_string()
+                } else {
+                    acts
+                }
+            );
+        }
+        let _ = writeln!(
+            out,
+            "\nMegaflow: {}",
+            odp::format_match(&key.masked(&t.mask), &t.mask, namer)
+        );
+        let _ = writeln!(
+            out,
+            "Datapath actions: {}",
+            odp::format_actions(&t.actions, namer)
+        );
+        Ok(CtlData::Text(out))
     }
 
     fn offload_show(&self) -> OffloadData {
