@@ -439,11 +439,15 @@ impl ConnEvents for FailOpen {
     }
 }
 
-/// A flow_mod that deletes every flow of every table.
-pub fn flush_all() -> FlowMod {
+/// A flow_mod with everything wildcarded.
+pub fn wildcard_flow_mod(
+    command: OfFlowModCommand,
+    table_id: u8,
+    actions: Vec<oxvs_ofproto::ofp::action::Action>,
+) -> FlowMod {
     FlowMod {
-        command: OfFlowModCommand::Delete,
-        table_id: 0xff,
+        command,
+        table_id,
         cookie: 0,
         cookie_mask: 0,
         idle_timeout: 0,
@@ -455,8 +459,13 @@ pub fn flush_all() -> FlowMod {
         flags: 0,
         importance: 0,
         matched: Match::new(),
-        actions: Vec::new(),
+        actions,
     }
+}
+
+/// A flow_mod that deletes every flow of every table.
+pub fn flush_all() -> FlowMod {
+    wildcard_flow_mod(OfFlowModCommand::Delete, 0xff, Vec::new())
 }
 
 #[cfg(test)]

@@ -20,10 +20,11 @@ use oxvs_offload::Placement;
 use oxvs_ofproto::bridge::{Bridge, BridgePort, VlanMode, OFPP_LOCAL};
 use oxvs_ofproto::bridge_view::BridgeView;
 use oxvs_ofproto::ofp::action::{port as ofp_port, Action as OfAction};
-use oxvs_ofproto::ofp::flow_msg::{FlowMod, FlowModCommand};
-use oxvs_ofproto::ofp::matching::Match;
+use oxvs_ofproto::ofp::flow_msg::FlowModCommand;
 
-use super::openflow::{flush_all, ActiveController, FailOpen, Listener, ListenerState, PortInfo};
+use super::openflow::{
+    flush_all, wildcard_flow_mod, ActiveController, FailOpen, Listener, ListenerState, PortInfo,
+};
 use super::poll::PortStatus;
 use super::ports::open_port;
 use super::runtime::Runtime;
@@ -101,26 +102,6 @@ fn is_passive(target: &str) -> bool {
 fn unsupported_target(target: &str) -> Option<String> {
     (target.starts_with("ssl:") || target.starts_with("pssl:"))
         .then(|| "SSL/TLS connections are not supported by oxvs".to_string())
-}
-
-/// A flow_mod with everything wildcarded.
-fn flow_mod(command: FlowModCommand, table_id: u8, actions: Vec<OfAction>) -> FlowMod {
-    FlowMod {
-        command,
-        table_id,
-        cookie: 0,
-        cookie_mask: 0,
-        idle_timeout: 0,
-        hard_timeout: 0,
-        priority: 0,
-        buffer_id: u32::MAX,
-        out_port: u32::MAX,
-        out_group: u32::MAX,
-        flags: 0,
-        importance: 0,
-        matched: Match::new(),
-        actions,
-    }
 }
 
 /// A MAC for ports without one (pcap): locally administered, from the name.
@@ -446,7 +427,7 @@ impl State {
         };
         let _ = b.br.apply_flow_mod(&flush_all());
         if cfg.controllers.is_empty() && cfg.fail_mode != Some(FailMode::Secure) {
-            let normal = flow_mod(
+            let normal = wildcard_flow_mod(
                 FlowModCommand::Add,
                 0,
                 vec![OfAction::output(ofp_port::NORMAL)],
