@@ -9,8 +9,11 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 
 use crate::ofp::codec::Writer;
+use crate::ofp::error::{OfpError, RoleRequestFailed};
 use crate::ofp::matching::{port_to_u16, Match};
-use crate::ofp::message::{encode, Message, PacketInFormat, RawMsg, Role, Unparsed};
+use crate::ofp::message::{
+    encode, Message, PacketInFormat, RawMsg, Role, RoleStatus, RoleStatusReason, Unparsed,
+};
 use crate::ofp::Version;
 
 /// A packet for the controller (OFPT_PACKET_IN).
@@ -47,6 +50,9 @@ pub struct FlowRemoved {
 #[derive(Clone, Debug)]
 pub struct SubscriberState {
     pub version: Option<Version>,
+    /// The connection's role. The hub changes it too (a primary demoted
+    /// when another connection becomes primary), so it lives here and the
+    /// session reads it from here.
     pub role: Role,
     pub packet_in_format: PacketInFormat,
     /// OpenFlow 1.0 connections that chose NXM get Nicira flow-removed.
@@ -57,6 +63,8 @@ pub struct SubscriberState {
 pub struct Subscriber {
     tx: mpsc::Sender<Vec<u8>>,
     pub state: Mutex<SubscriberState>,
+    /// The hub this connection belongs to (its bridge's), once subscribed.
+    hub: Mutex<Weak<HubShared>>,
 }
 
 impl Subscriber {
@@ -69,29 +77,127 @@ impl Subscriber {
                 packet_in_format: PacketInFormat::Standard,
                 nxm: false,
             }),
+            hub: Mutex::new(Weak::new()),
         })
+    }
+
+    /// The connection's role now.
+    pub fn role(&self) -> Role {
+        self.state.lock().role
+    }
+
+    /// A role request, as Open vSwitch's `handle_role_request` applies it
+    /// (`ofconn_set_primary_election_id`, `ofconn_set_role`): a PRIMARY or
+    /// SECONDARY request with a generation id older than the bridge's
+    /// (compared as a wrapping sequence, OpenFlow 1.3 6.3.6) fails with
+    /// ROLE_REQUEST_FAILED/STALE and changes nothing, a newer one becomes
+    /// the bridge's; becoming PRIMARY makes every other primary of the
+    /// bridge a SECONDARY, told so with a role status (OpenFlow 1.3+).
+    /// NOCHANGE only reports. Returns the role and the bridge's generation
+    /// id (`None` until one was set), for the reply.
+    ///
+    /// A subscriber that is in no hub is a bridge of its own.
+    pub fn request_role(
+        self: &Arc<Subscriber>,
+        role: Role,
+        generation_id: Option<u64>,
+    ) -> Result<(Role, Option<u64>), OfpError> {
+        let hub = self.hub.lock().upgrade();
+        let alone;
+        let shared = match &hub {
+            Some(h) => h,
+            None => {
+                alone = HubShared::default();
+                &alone
+            }
+        };
+        // One lock for the election and the roles, so that two
+        // connections asking to be primary at once end with one primary.
+        let mut election = shared.election.lock();
+        if role == Role::NoChange {
+            return Ok((self.role(), *election));
+        }
+        if role != Role::Equal {
+            if let Some(g) = generation_id {
+                if let Some(cur) = *election {
+                    if (g.wrapping_sub(cur) as i64) < 0 {
+                        return Err(OfpError::RoleRequestFailed(RoleRequestFailed::Stale));
+                    }
+                }
+                *election = Some(g);
+            }
+        }
+        let current = self.role();
+        if role == Role::Primary && current != Role::Primary {
+            for other in shared.live() {
+                if Arc::ptr_eq(&other, self) {
+                    continue;
+                }
+                let mut st = other.state.lock();
+                if st.role != Role::Primary {
+                    continue;
+                }
+                st.role = Role::Secondary;
+                let version = st.version;
+                drop(st);
+                let status = RoleStatus {
+                    role: Role::Secondary,
+                    reason: RoleStatusReason::PrimaryRequest,
+                    generation_id: *election,
+                    props: Vec::new(),
+                };
+                // OpenFlow 1.0 has no role status: the demoted controller
+                // learns of it at its next request, as with Open vSwitch.
+                let bytes = version
+                    .filter(|v| *v >= Version::Of13)
+                    .and_then(|v| encode(&Message::RoleStatus(status), v, 0).ok());
+                if let Some(b) = bytes {
+                    if other.tx.try_send(b).is_err() {
+                        tracing::debug!("role status dropped: connection queue full");
+                    }
+                }
+            }
+        }
+        self.state.lock().role = role;
+        Ok((role, *election))
     }
 }
 
-/// Delivers a bridge's asynchronous messages to its connections.
+/// What the connections of one bridge share.
+#[derive(Default)]
+struct HubShared {
+    subs: Mutex<Vec<Weak<Subscriber>>>,
+    /// The primary-election generation id (Open vSwitch's connmgr
+    /// `primary_election_id`, per bridge): `None` until a request sets it.
+    election: Mutex<Option<u64>>,
+}
+
+impl HubShared {
+    fn live(&self) -> Vec<Arc<Subscriber>> {
+        self.subs.lock().iter().filter_map(Weak::upgrade).collect()
+    }
+}
+
+/// Delivers a bridge's asynchronous messages to its connections, and keeps
+/// their roles (at most one primary per bridge).
 #[derive(Default)]
 pub struct AsyncHub {
-    subs: Mutex<Vec<Weak<Subscriber>>>,
+    shared: Arc<HubShared>,
 }
 
 impl AsyncHub {
     pub fn subscribe(&self, s: &Arc<Subscriber>) {
-        let mut v = self.subs.lock();
+        let mut v = self.shared.subs.lock();
         v.retain(|w| w.strong_count() > 0);
         v.push(Arc::downgrade(s));
+        *s.hub.lock() = Arc::downgrade(&self.shared);
     }
 
     /// Connections that have finished their handshake.
     pub fn connected(&self) -> usize {
-        self.subs
-            .lock()
+        self.shared
+            .live()
             .iter()
-            .filter_map(Weak::upgrade)
             .filter(|s| s.state.lock().version.is_some())
             .count()
     }
@@ -115,9 +221,7 @@ impl AsyncHub {
     /// whose queue is full misses the message (logged): a slow controller
     /// must not stall the switch.
     fn broadcast(&self, what: &str, encode: impl Fn(&SubscriberState) -> Option<Vec<u8>>) {
-        let subs: Vec<Arc<Subscriber>> =
-            self.subs.lock().iter().filter_map(Weak::upgrade).collect();
-        for s in subs {
+        for s in self.shared.live() {
             let st = s.state.lock().clone();
             if st.version.is_none() || st.role == Role::Secondary {
                 continue;

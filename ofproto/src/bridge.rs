@@ -748,10 +748,34 @@ impl Bridge {
                 self.report_removed(&r.removed);
                 Ok(r.removed)
             }
-            Err(FlowModError::Overlap) => Err(ofperr("OFPFMFC_OVERLAP")),
-            Err(FlowModError::BadTableId(_)) => Err(ofperr("OFPBRC_BAD_TABLE_ID")),
-            Err(FlowModError::TableFull(_)) => Err(ofperr("OFPFMFC_TABLE_FULL")),
+            Err(e) => Err(flow_mod_error(e)),
         }
+    }
+
+    /// The TLV check a flow_mod gets before it is applied (when added to a
+    /// bundle, as Open vSwitch decodes it then): every `tun_metadata` field
+    /// of its match and actions must be mapped (NXFMFC_INVALID_TLV_FIELD).
+    pub fn check_tlv_fields(&self, fm: &OfFlowMod) -> Result<(), OfpError> {
+        let tables = self.tables();
+        let tun = tables.tun_table();
+        let mut r = Ok(());
+        for e in fm.matched.entries() {
+            r = r.and(tun.check_field(e.field).map(|_| ()));
+        }
+        for a in &fm.actions {
+            a.for_each_field(&mut |f| r = r.and(tun.check_field(f).map(|_| ())));
+        }
+        r
+    }
+
+    /// Applies an NXT_TLV_TABLE_MOD to this bridge's TLV table.
+    pub fn tlv_table_mod(&self, m: &crate::ofp::message::TlvTableMod) -> Result<(), OfpError> {
+        self.tables_write().tlv_table_mod(m)
+    }
+
+    /// The NXT_TLV_TABLE_REPLY for this bridge.
+    pub fn tlv_table(&self) -> crate::ofp::message::TlvTableReply {
+        self.tables().tun_table().reply()
     }
 
     fn select_flows(&self, req: &FlowStatsRequest) -> Result<Vec<TableRule<OfActions>>, OfpError> {
@@ -762,6 +786,7 @@ impl Bridge {
                 req.table_id,
                 false,
                 0,
+                &req.matched,
                 &key,
                 &mask,
                 req.cookie,
@@ -769,7 +794,7 @@ impl Bridge {
                 any(req.out_port),
                 any(req.out_group),
             )
-            .map_err(|_| ofperr("OFPBRC_BAD_TABLE_ID"))
+            .map_err(flow_mod_error)
     }
 
     /// The flows a flow stats request selects, sorted as ovs-ofctl expects
@@ -1224,6 +1249,16 @@ impl PortMap for PortView<'_> {
         ]);
         self.bridge.packet_ins.lock().insert(id, spec);
         id
+    }
+}
+
+/// The OpenFlow error for a flow table refusal.
+fn flow_mod_error(e: FlowModError) -> OfpError {
+    match e {
+        FlowModError::Overlap => ofperr("OFPFMFC_OVERLAP"),
+        FlowModError::BadTableId(_) => ofperr("OFPBRC_BAD_TABLE_ID"),
+        FlowModError::TableFull(_) => ofperr("OFPFMFC_TABLE_FULL"),
+        FlowModError::InvalidTlvField => ofperr("NXFMFC_INVALID_TLV_FIELD"),
     }
 }
 

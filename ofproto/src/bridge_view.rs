@@ -204,6 +204,19 @@ impl SwitchView for BridgeView {
     fn meter_features(&self) -> MeterFeatures {
         crate::group::meter_features()
     }
+
+    fn check_flow_mod(&self, fm: &FlowMod) -> Result<(), OfpError> {
+        crate::bridge::check_flow_mod(fm)?;
+        self.bridge.check_tlv_fields(fm)
+    }
+
+    fn tlv_table_mod(&self, m: &crate::ofp::message::TlvTableMod) -> Result<(), OfpError> {
+        self.bridge.tlv_table_mod(m)
+    }
+
+    fn tlv_table(&self) -> Result<crate::ofp::message::TlvTableReply, OfpError> {
+        Ok(self.bridge.tlv_table())
+    }
 }
 
 /// Opens an OpenFlow session on a bridge for each accepted connection.

@@ -131,6 +131,22 @@ impl<T, const W: usize> Classifier<T, W> {
         mask: &[u64; W],
         value: T,
     ) -> Option<Arc<Rule<T, W>>> {
+        self.insert_by(priority, key, mask, value, |_| true)
+    }
+
+    /// Inserts a rule; the rule with the same match and priority for whose
+    /// value `same` holds is replaced and returned. Rules with the same
+    /// words and priority that `same` tells apart are kept side by side:
+    /// how a match on more than the words (tun_metadata values, see
+    /// [`crate::tlv`]) stays distinct.
+    pub fn insert_by(
+        &mut self,
+        priority: u32,
+        key: &[u64; W],
+        mask: &[u64; W],
+        value: T,
+        same: impl Fn(&T) -> bool,
+    ) -> Option<Arc<Rule<T, W>>> {
         let key = masked(key, mask);
         let rule = Arc::new(Rule {
             priority,
@@ -153,10 +169,12 @@ impl<T, const W: usize> Classifier<T, W> {
         let st = &mut self.subtables[idx];
         let list = st.rules.entry(key).or_default();
         let pos = list.partition_point(|r| r.priority > priority);
-        let old = if list.get(pos).is_some_and(|r| r.priority == priority) {
-            Some(std::mem::replace(&mut list[pos], rule))
+        let end = list.partition_point(|r| r.priority >= priority);
+        let hit = (pos..end).find(|&i| same(&list[i].value));
+        let old = if let Some(i) = hit {
+            Some(std::mem::replace(&mut list[i], rule))
         } else {
-            list.insert(pos, rule);
+            list.insert(end, rule);
             st.count += 1;
             self.count += 1;
             None
@@ -175,11 +193,25 @@ impl<T, const W: usize> Classifier<T, W> {
         key: &[u64; W],
         mask: &[u64; W],
     ) -> Option<Arc<Rule<T, W>>> {
+        self.remove_by(priority, key, mask, |_| true)
+    }
+
+    /// Removes the rule with exactly this match and priority whose value
+    /// `same` accepts (see [`Classifier::insert_by`]).
+    pub fn remove_by(
+        &mut self,
+        priority: u32,
+        key: &[u64; W],
+        mask: &[u64; W],
+        same: impl Fn(&T) -> bool,
+    ) -> Option<Arc<Rule<T, W>>> {
         let key = masked(key, mask);
         let idx = self.subtables.iter().position(|s| s.mask == *mask)?;
         let st = &mut self.subtables[idx];
         let list = st.rules.get_mut(&key)?;
-        let pos = list.iter().position(|r| r.priority == priority)?;
+        let pos = list
+            .iter()
+            .position(|r| r.priority == priority && same(&r.value))?;
         let old = list.remove(pos);
         if list.is_empty() {
             st.rules.remove(&key);
@@ -255,9 +287,24 @@ impl<T, const W: usize> Classifier<T, W> {
         key: &[u64; W],
         mask: &[u64; W],
     ) -> Option<&Arc<Rule<T, W>>> {
+        self.find_exact_by(priority, key, mask, |_| true)
+    }
+
+    /// The rule with exactly this match and priority whose value `same`
+    /// accepts (see [`Classifier::insert_by`]).
+    pub fn find_exact_by(
+        &self,
+        priority: u32,
+        key: &[u64; W],
+        mask: &[u64; W],
+        same: impl Fn(&T) -> bool,
+    ) -> Option<&Arc<Rule<T, W>>> {
         let key = masked(key, mask);
         let st = self.subtables.iter().find(|s| s.mask == *mask)?;
-        st.rules.get(&key)?.iter().find(|r| r.priority == priority)
+        st.rules
+            .get(&key)?
+            .iter()
+            .find(|r| r.priority == priority && same(&r.value))
     }
 
     /// A rule of the same priority that some packet could match together
@@ -268,9 +315,23 @@ impl<T, const W: usize> Classifier<T, W> {
         key: &[u64; W],
         mask: &[u64; W],
     ) -> Option<&Arc<Rule<T, W>>> {
+        self.find_overlap_by(priority, key, mask, |_| true)
+    }
+
+    /// Like [`Classifier::find_overlap`], among rules whose value `also`
+    /// accepts (a further overlap condition on what the words do not hold).
+    pub fn find_overlap_by(
+        &self,
+        priority: u32,
+        key: &[u64; W],
+        mask: &[u64; W],
+        also: impl Fn(&T) -> bool,
+    ) -> Option<&Arc<Rule<T, W>>> {
         let key = masked(key, mask);
         self.iter().find(|r| {
-            r.priority == priority && (0..W).all(|i| (r.key[i] ^ key[i]) & r.mask[i] & mask[i] == 0)
+            r.priority == priority
+                && (0..W).all(|i| (r.key[i] ^ key[i]) & r.mask[i] & mask[i] == 0)
+                && also(&r.value)
         })
     }
 }
@@ -316,6 +377,35 @@ mod tests {
         assert_eq!(c.remove(10, &[1, 0], &[0xff, 0]).map(|r| r.value), Some(2));
         assert!(c.is_empty());
         assert_eq!(c.subtable_count(), 0);
+    }
+
+    #[test]
+    fn rules_told_apart_by_value_stay_side_by_side() {
+        // Values 1x and 2x are different rules with the same words; a
+        // value of the same tens replaces.
+        let same = |v: u32| move |o: &u32| o / 10 == v / 10;
+        let mut c = C::new();
+        assert!(c.insert_by(10, &[1, 0], &[0xff, 0], 11, same(11)).is_none());
+        assert!(c.insert_by(10, &[1, 0], &[0xff, 0], 21, same(21)).is_none());
+        assert!(c.insert_by(20, &[1, 0], &[0xff, 0], 31, same(31)).is_none());
+        assert_eq!(c.len(), 3);
+        let old = c.insert_by(10, &[1, 0], &[0xff, 0], 22, same(22));
+        assert_eq!(old.map(|r| r.value), Some(21));
+        assert_eq!(c.len(), 3);
+        let found = c.find_exact_by(10, &[1, 0], &[0xff, 0], same(12));
+        assert_eq!(found.map(|r| r.value), Some(11));
+        assert!(c.find_exact_by(10, &[1, 0], &[0xff, 0], same(42)).is_none());
+        let gone = c.remove_by(10, &[1, 0], &[0xff, 0], same(29));
+        assert_eq!(gone.map(|r| r.value), Some(22));
+        assert!(c
+            .find_overlap_by(10, &[1, 0], &[0xff, 0], |v| *v == 22)
+            .is_none());
+        assert!(c
+            .find_overlap_by(10, &[1, 0], &[0xff, 0], |v| *v == 11)
+            .is_some());
+        // The highest priority still comes first.
+        let mut wc = [0, 0];
+        assert_eq!(c.lookup(&[1, 0], &mut wc).map(|r| r.value), Some(31));
     }
 
     use proptest::prelude::*;

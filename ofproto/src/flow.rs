@@ -2,7 +2,8 @@
 //! flow key (same words, same layout, so a megaflow mask is the first
 //! [`KEY_WORDS`] words of the pipeline's wildcards) followed by the fields
 //! that exist only while a packet is in the pipeline: registers, metadata,
-//! conj_id, actset_output.
+//! conj_id, actset_output, and which Geneve options (`tun_metadataN`) a
+//! match asks for.
 //!
 //! Each OpenFlow match field maps to one or more bit slots of these words;
 //! several fields share slots as in Open vSwitch (tcp_src, udp_src and
@@ -15,7 +16,7 @@ use crate::ofp::field::Field;
 use crate::ofp::matching::Match;
 
 /// Words of a pipeline flow.
-pub const FLOW_WORDS: usize = KEY_WORDS + 10;
+pub const FLOW_WORDS: usize = KEY_WORDS + 11;
 
 /// A pipeline flow (or a mask over one).
 pub type FlowWords = [u64; FLOW_WORDS];
@@ -23,6 +24,16 @@ pub type FlowWords = [u64; FLOW_WORDS];
 const REGS: usize = KEY_WORDS; // reg0..reg15: two per word, even reg high
 const METADATA: usize = KEY_WORDS + 8;
 const CONJ_ACTSET: usize = KEY_WORDS + 9; // conj_id high, actset_output low
+/// Bit N: the flow matches `tun_metadataN`, which needs Geneve option N
+/// to be present (as in Open vSwitch's `tunnel.metadata.present.map`).
+///
+/// Only presence is in the words. The datapath extracts no Geneve options,
+/// so this word is 0 for every packet and a flow matching any
+/// `tun_metadata` field never matches one; the option values matter only
+/// to tell flows apart, which the flow tables do from the flows' matches
+/// (see [`crate::tlv`]). When the datapath learns Geneve options, their
+/// values need words of their own here.
+pub const TUN_MD_PRESENT: usize = KEY_WORDS + 10;
 
 /// A run of `bits` bits at `shift` in word `word`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -237,6 +248,11 @@ pub fn match_words(m: &Match) -> Result<(FlowWords, FlowWords), FlowFieldError> 
     let mut key = [0u64; FLOW_WORDS];
     let mut mask = [0u64; FLOW_WORDS];
     for e in m.entries() {
+        if let Some(n) = crate::tlv::tun_metadata_index(e.field) {
+            key[TUN_MD_PRESENT] |= 1 << n;
+            mask[TUN_MD_PRESENT] |= 1 << n;
+            continue;
+        }
         let v = e
             .value
             .to_u128()

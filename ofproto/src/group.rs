@@ -890,7 +890,18 @@ impl Bridge {
             .into_iter()
             .map(|g| {
                 let refs = tables
-                    .select(ALL_TABLES, false, 0, &zero, &zero, 0, 0, None, Some(g.id))
+                    .select(
+                        ALL_TABLES,
+                        false,
+                        0,
+                        &crate::ofp::matching::Match::new(),
+                        &zero,
+                        &zero,
+                        0,
+                        0,
+                        None,
+                        Some(g.id),
+                    )
                     .map_or(0, |v| v.len() as u32);
                 let (packet_count, byte_count) = g.counter.get();
                 let (duration_sec, duration_nsec) = duration(g.created_ms, now);

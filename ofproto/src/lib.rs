@@ -1,5 +1,7 @@
-//! oxvs-ofproto: the OpenFlow side of the switch. Today: the wire codec
-//! (`ofp`). Connections, flow tables and xlate follow.
+//! oxvs-ofproto: the OpenFlow side of the switch: the wire codec (`ofp`),
+//! connections (`ofconn`, `server`), bridges and their flow tables
+//! (`bridge`, `table`, `classifier`, `tlv`, `group`), xlate, bundles and
+//! flow monitors.
 
 pub mod async_msg;
 pub mod bridge;
@@ -13,6 +15,7 @@ pub mod ofconn;
 pub mod ofp;
 pub mod server;
 pub mod table;
+pub mod tlv;
 pub mod xlate;
 
 pub use oxvs_datapath as datapath;

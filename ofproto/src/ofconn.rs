@@ -12,9 +12,7 @@ use crate::async_msg::Subscriber;
 use crate::bundle::{self, BundleOp, Bundles, CommitFailure, Origin};
 use crate::monitor::{MonitorHub, MonitorSub, Requester};
 use crate::ofp::bundle_msg::{BundleAdd, BundleCtrl, BundleCtrlType};
-use crate::ofp::error::{
-    BadRequest, BundleFailed, ErrorMsg, HelloFailed, OfpError, RoleRequestFailed,
-};
+use crate::ofp::error::{BadRequest, BundleFailed, ErrorMsg, HelloFailed, OfpError};
 use crate::ofp::flow_msg::{
     self, encode_aggregate, encode_flow_stats, encode_flow_stats_15, encode_nx_flow_stats,
     AggregateStats, FlowMod, FlowMsg, FlowStats, FlowStatsRequest, PacketOut,
@@ -30,7 +28,9 @@ use crate::ofp::message::switch::{
     negotiate, AsyncConfig, Capabilities, FlowFormat, Hello, PacketInFormat, Role, RoleMsg,
     SwitchConfig, SwitchFeatures,
 };
-use crate::ofp::message::{decode, encode, Dir, Form, Message, RawMsg, Unparsed};
+use crate::ofp::message::{
+    decode, encode, peek, CtFlush, Dir, Form, Message, RawMsg, TlvTableMod, TlvTableReply, Unparsed,
+};
 use crate::ofp::monitor_msg::{
     self, FlowMonitorRequest, FlowUpdate, FlowUpdateFull, MonitorCommand, UpdateEvent,
 };
@@ -101,6 +101,23 @@ pub trait SwitchView: Send + Sync {
     fn commit_bundle(&self, ops: &[BundleOp], flags: u16) -> Result<(), CommitFailure> {
         bundle::commit(self, ops, flags)
     }
+    /// Applies an NXT_TLV_TABLE_MOD (Geneve option <-> `tun_metadataN`
+    /// mappings). By default the switch has no TLV table.
+    fn tlv_table_mod(&self, _m: &TlvTableMod) -> Result<(), OfpError> {
+        Err(OfpError::BadRequest(BadRequest::BadType))
+    }
+    /// The TLV table, for NXT_TLV_TABLE_REQUEST. By default there is none.
+    fn tlv_table(&self) -> Result<TlvTableReply, OfpError> {
+        Err(OfpError::BadRequest(BadRequest::BadType))
+    }
+    /// Flushes the conntrack entries `f` selects (NXT_CT_FLUSH_ZONE,
+    /// NXT_CT_FLUSH). oxvs has no connection tracker yet, so there is no
+    /// entry to flush and a well-formed request succeeds having emptied
+    /// nothing, as Open vSwitch's does when nothing matches; the conntrack
+    /// table, when it comes, flushes here.
+    fn ct_flush(&self, _f: &CtFlush) -> Result<(), OfpError> {
+        Ok(())
+    }
     /// Where flow table changes are published for flow monitors (None:
     /// monitors only get the flows there when they start). The default
     /// finds the hub of the [`crate::bridge::Bridge`] whose ports
@@ -117,11 +134,11 @@ pub trait SwitchView: Send + Sync {
 /// bits; headers take the rest).
 const MAX_REPLY_BODY: usize = 65_000;
 
-/// Per-connection settings a controller can change.
+/// Per-connection settings a controller can change (the role lives in the
+/// connection's [`Subscriber`], where the bridge can change it too).
 #[derive(Clone, Debug)]
 struct ConnSettings {
     config: SwitchConfig,
-    role: Role,
     async_config: AsyncConfig,
     packet_in_format: Option<PacketInFormat>,
     flow_mod_table_id: bool,
@@ -142,8 +159,14 @@ pub struct OfSession {
     last_heard_ms: u64,
     probe_sent: bool,
     next_xid: u32,
-    /// This connection's end of its bridge's asynchronous-message hub.
-    subscriber: Option<Arc<Subscriber>>,
+    /// This connection's end of its bridge's asynchronous-message hub,
+    /// which also holds its role. Until [`OfSession::with_subscriber`], a
+    /// subscriber of no hub: the session is then a bridge's only
+    /// connection.
+    subscriber: Arc<Subscriber>,
+    /// The hub of a session that was given none: it keeps the session's
+    /// primary-election generation id between requests.
+    _own_hub: Option<crate::async_msg::AsyncHub>,
     /// Open bundles.
     bundles: Bundles,
     /// This connection's number (names it as a requester of changes).
@@ -160,22 +183,23 @@ pub struct OfSession {
 /// Numbers connections (as requesters of flow table changes).
 static NEXT_CONN: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
-/// Shared generation id for primary election, across connections.
-static GENERATION: parking_lot::Mutex<Option<u64>> = parking_lot::Mutex::new(None);
-
 impl OfSession {
     pub fn new(
         view: Arc<dyn SwitchView>,
         allowed: Vec<Version>,
         probe_ms: Option<u64>,
     ) -> OfSession {
+        // Nothing reads the other end: a session of no bridge hub gets no
+        // asynchronous messages.
+        let subscriber = Subscriber::new(tokio::sync::mpsc::channel(1).0);
+        let own_hub = crate::async_msg::AsyncHub::default();
+        own_hub.subscribe(&subscriber);
         OfSession {
             view,
             allowed,
             version: None,
             settings: ConnSettings {
                 config: SwitchConfig::default(),
-                role: Role::Equal,
                 async_config: AsyncConfig::default(),
                 packet_in_format: None,
                 flow_mod_table_id: false,
@@ -185,7 +209,8 @@ impl OfSession {
             last_heard_ms: 0,
             probe_sent: false,
             next_xid: 1,
-            subscriber: None,
+            subscriber,
+            _own_hub: Some(own_hub),
             bundles: Bundles::default(),
             now_ms: 0,
             conn_id: NEXT_CONN.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -203,21 +228,25 @@ impl OfSession {
 
     /// Receives the bridge's asynchronous messages through `s`.
     pub fn with_subscriber(mut self, s: Arc<Subscriber>) -> OfSession {
-        self.subscriber = Some(s);
+        self.subscriber = s;
+        self._own_hub = None;
         self
     }
 
     fn publish_state(&self) {
-        if let Some(s) = &self.subscriber {
-            let mut st = s.state.lock();
-            st.version = self.version;
-            st.role = self.settings.role;
-            st.packet_in_format = self
-                .settings
-                .packet_in_format
-                .unwrap_or(PacketInFormat::Standard);
-            st.nxm = self.settings.nxm;
-        }
+        let mut st = self.subscriber.state.lock();
+        st.version = self.version;
+        st.packet_in_format = self
+            .settings
+            .packet_in_format
+            .unwrap_or(PacketInFormat::Standard);
+        st.nxm = self.settings.nxm;
+    }
+
+    /// The connection's role now (another connection becoming primary
+    /// changes it).
+    pub fn role(&self) -> Role {
+        self.subscriber.role()
     }
 
     /// The negotiated version, once the hellos crossed.
@@ -341,25 +370,19 @@ impl OfSession {
         })
     }
 
-    fn role_request(&mut self, r: &RoleMsg) -> Result<RoleMsg, OfpError> {
-        if matches!(r.role, Role::Primary | Role::Secondary) {
-            if let Some(g) = r.generation_id {
-                let mut cur = GENERATION.lock();
-                // Generation ids compare as a wrapping sequence (OpenFlow 1.3 6.3.6).
-                if let Some(c) = *cur {
-                    if (g.wrapping_sub(c) as i64) < 0 {
-                        return Err(OfpError::RoleRequestFailed(RoleRequestFailed::Stale));
-                    }
-                }
-                *cur = Some(g);
-            }
-        }
-        if r.role != Role::NoChange {
-            self.settings.role = r.role;
-        }
+    /// A role request. `standard`: it came as OFPT_ROLE_REQUEST, whose
+    /// generation id always counts (u64::MAX included, as Open vSwitch
+    /// reads it) unless the role is NOCHANGE; NXT_ROLE_REQUEST has none.
+    fn role_request(&mut self, r: &RoleMsg, standard: bool) -> Result<RoleMsg, OfpError> {
+        let generation_id = match r.generation_id {
+            None if standard && r.role != Role::NoChange => Some(u64::MAX),
+            g if standard => g,
+            _ => None,
+        };
+        let (role, generation_id) = self.subscriber.request_role(r.role, generation_id)?;
         Ok(RoleMsg {
-            role: self.settings.role,
-            generation_id: *GENERATION.lock(),
+            role,
+            generation_id,
         })
     }
 
@@ -384,7 +407,7 @@ impl OfSession {
         if Some(h.version) != self.version.map(|v| v.wire()) {
             return self.error(out, OfpError::BadRequest(BadRequest::BadVersion), msg, xid);
         }
-        let secondary = self.settings.role == Role::Secondary;
+        let secondary = self.role() == Role::Secondary;
         match m {
             Message::Hello(_) => {}
             Message::EchoRequest(data) => self.send(out, &Message::EchoReply(data), xid),
@@ -404,13 +427,32 @@ impl OfSession {
                 self.view.sync();
                 self.send(out, &Message::BarrierReply, xid)
             }
-            Message::RoleRequest(r) => match self.role_request(&r) {
-                Ok(reply) => {
-                    self.publish_state();
-                    self.send(out, &Message::RoleReply(reply), xid)
+            Message::RoleRequest(r) => {
+                let nx = matches!(peek(msg), Ok((_, RawMsg::NxtRoleRequest)));
+                match self.role_request(&r, !nx) {
+                    // The reply takes the request's form, as Open vSwitch's
+                    // (an NXT_ROLE_REQUEST gets an NXT_ROLE_REPLY in any
+                    // version).
+                    Ok(reply) if nx && self.version != Some(Version::Of10) => {
+                        let mut w = crate::ofp::codec::Writer::new();
+                        let sent = reply.encode_nx(&mut w).map(|()| {
+                            let (experimenter, exp_type) =
+                                RawMsg::NxtRoleReply.vendor().unwrap_or_default();
+                            Message::Experimenter(crate::ofp::message::Experimenter {
+                                experimenter,
+                                exp_type,
+                                data: w.into_vec(),
+                            })
+                        });
+                        match sent {
+                            Ok(m) => self.send(out, &m, xid),
+                            Err(e) => self.error(out, e, msg, xid),
+                        }
+                    }
+                    Ok(reply) => self.send(out, &Message::RoleReply(reply), xid),
+                    Err(e) => self.error(out, e, msg, xid),
                 }
-                Err(e) => self.error(out, e, msg, xid),
-            },
+            }
             Message::GetAsyncRequest => self.send(
                 out,
                 &Message::GetAsyncReply(self.settings.async_config.clone()),
@@ -451,6 +493,35 @@ impl OfSession {
                 self.error(out, OfpError::BadRequest(BadRequest::IsSlave), msg, xid)
             }
             Message::BundleControl(c) => self.bundle_control(&c, msg, xid, out),
+            // The TLV table is the switch's: a secondary may read it only.
+            Message::TlvTableMod(_) if secondary => {
+                self.error(out, OfpError::BadRequest(BadRequest::IsSlave), msg, xid)
+            }
+            Message::TlvTableMod(m) => {
+                if let Err(e) = self.view.tlv_table_mod(&m) {
+                    self.error(out, e, msg, xid);
+                }
+            }
+            Message::TlvTableRequest => match self.view.tlv_table() {
+                Ok(t) => self.send(out, &Message::TlvTableReply(t), xid),
+                Err(e) => self.error(out, e, msg, xid),
+            },
+            // Open vSwitch lets any role flush conntrack entries; success
+            // has no reply (a barrier tells when it is done).
+            Message::CtFlushZone(zone) => {
+                let f = CtFlush {
+                    zone: Some(zone),
+                    ..CtFlush::default()
+                };
+                if let Err(e) = self.view.ct_flush(&f) {
+                    self.error(out, e, msg, xid);
+                }
+            }
+            Message::CtFlush(f) => {
+                if let Err(e) = self.view.ct_flush(&f) {
+                    self.error(out, e, msg, xid);
+                }
+            }
             Message::BundleAdd(a) => self.bundle_add(&h, &a, msg, xid, out),
             Message::Unparsed(u) => self.flow_message(&u, msg, xid, out),
             // NXT_FLOW_MOD (OpenFlow 1.0 with Nicira matches) arrives as a
@@ -769,7 +840,7 @@ impl OfSession {
             Some(Err(e)) => return self.error(out, e, msg, xid),
             Some(Ok(m)) => m,
         };
-        let secondary = self.settings.role == Role::Secondary;
+        let secondary = self.role() == Role::Secondary;
         let result = match decoded {
             FlowMsg::FlowMod(_) | FlowMsg::PacketOut(_) if secondary => {
                 Err(OfpError::BadRequest(BadRequest::IsSlave))
@@ -829,7 +900,7 @@ impl OfSession {
             Ok(m) => m,
             Err(e) => return self.error(out, e, msg, xid),
         };
-        let secondary = self.settings.role == Role::Secondary;
+        let secondary = self.role() == Role::Secondary;
         let encode_all = |items: Vec<Result<Vec<u8>, OfpError>>| -> Vec<Vec<u8>> {
             items
                 .into_iter()

@@ -13,7 +13,10 @@ use arc_swap::ArcSwap;
 
 use crate::classifier::{Classifier, Rule};
 use crate::flow::{FlowWords, FLOW_WORDS};
+use crate::ofp::error::OfpError;
+use crate::ofp::field::Field;
 use crate::ofp::matching::Match;
+use crate::tlv::{options_cover, options_overlap, same_options, tun_metadata_index, TunTable};
 
 /// Number of tables (OpenFlow's 0..=254; 255 means "all").
 pub const N_TABLES: usize = 255;
@@ -26,6 +29,9 @@ pub trait ActionSet: Send + Sync {
     fn outputs_to(&self, port: u32) -> bool;
     /// True if the actions use group `group`.
     fn uses_group(&self, group: u32) -> bool;
+    /// Calls `f` with every field the actions read or write (which
+    /// `tun_metadata` mappings they need).
+    fn for_each_field(&self, _f: &mut dyn FnMut(Field)) {}
 }
 
 /// flow_mod flags.
@@ -183,6 +189,9 @@ pub enum FlowModError {
     BadTableId(u8),
     #[error("table {0} is full")]
     TableFull(u8),
+    /// A `tun_metadata` field the TLV table does not map.
+    #[error("tun_metadata field not mapped in the TLV table")]
+    InvalidTlvField,
 }
 
 /// Why a flow left its table (OFPRR_*).
@@ -215,6 +224,11 @@ pub struct FlowTables<A> {
     pub counters: Vec<TableCounters>,
     /// Most flows per table.
     pub max_flows: usize,
+    /// What `tun_metadataN` means. It lives with the flows, under the same
+    /// lock, because each depends on the other: a flow may use a field
+    /// only while it is mapped, and a mapping may go only while no flow
+    /// uses it.
+    tun: TunTable,
 }
 
 impl<A: ActionSet> Default for FlowTables<A> {
@@ -229,7 +243,81 @@ impl<A: ActionSet> FlowTables<A> {
             tables: (0..N_TABLES).map(|_| Classifier::new()).collect(),
             counters: (0..N_TABLES).map(|_| TableCounters::default()).collect(),
             max_flows: 1_000_000,
+            tun: TunTable::default(),
         }
+    }
+
+    /// The TLV table.
+    pub fn tun_table(&self) -> &TunTable {
+        &self.tun
+    }
+
+    /// Applies an NXT_TLV_TABLE_MOD (see [`crate::tlv`]): a mapping some
+    /// flow's match or actions use cannot go.
+    pub fn tlv_table_mod(&mut self, m: &crate::ofp::message::TlvTableMod) -> Result<(), OfpError> {
+        let mut used = 0u64;
+        for c in &self.tables {
+            for r in c.iter() {
+                let mut note = |f: Field| {
+                    if let Some(n) = tun_metadata_index(f) {
+                        used |= 1 << n;
+                    }
+                };
+                for e in r.value.matched.entries() {
+                    note(e.field);
+                }
+                r.value.actions.load().for_each_field(&mut note);
+            }
+        }
+        self.tun = self.tun.apply(m, |n| used & (1 << n) != 0)?;
+        Ok(())
+    }
+
+    /// `fm` with its match's `tun_metadata` values fitted to their
+    /// options; InvalidTlvField if it uses (in its match, or in the actions
+    /// of an add or modify) a field the TLV table does not map.
+    fn fitted(&self, fm: &FlowModSpec<A>) -> Result<Option<FlowModSpec<A>>, FlowModError> {
+        let mut bad = false;
+        fm.actions.for_each_field(&mut |f| {
+            bad |= self.tun.check_field(f).is_err();
+        });
+        if bad {
+            return Err(FlowModError::InvalidTlvField);
+        }
+        self.fitted_match(&fm.matched).map(|m| {
+            m.map(|matched| FlowModSpec {
+                command: fm.command,
+                table_id: fm.table_id,
+                priority: fm.priority,
+                matched,
+                key: fm.key,
+                mask: fm.mask,
+                cookie: fm.cookie,
+                cookie_mask: fm.cookie_mask,
+                out_port: fm.out_port,
+                out_group: fm.out_group,
+                idle_timeout: fm.idle_timeout,
+                hard_timeout: fm.hard_timeout,
+                importance: fm.importance,
+                flags: fm.flags,
+                actions: fm.actions.clone(),
+            })
+        })
+    }
+
+    /// `m` fitted to the TLV table, if it matches `tun_metadata` at all.
+    fn fitted_match(&self, m: &Match) -> Result<Option<Match>, FlowModError> {
+        if !m
+            .entries()
+            .iter()
+            .any(|e| tun_metadata_index(e.field).is_some())
+        {
+            return Ok(None);
+        }
+        self.tun
+            .fit_match(m)
+            .map(Some)
+            .map_err(|_| FlowModError::InvalidTlvField)
     }
 
     /// Flows in table `t`.
@@ -264,13 +352,16 @@ impl<A: ActionSet> FlowTables<A> {
 
     /// Rules selected by a non-strict (or, with `strict`, strict) match
     /// plus cookie and out_port/out_group filters, as flow_mod modify and
-    /// delete and the flow/aggregate stats requests select them.
+    /// delete and the flow/aggregate stats requests select them. `matched`
+    /// is the match `key`/`mask` come from (its `tun_metadata` values are
+    /// not in the words).
     #[allow(clippy::too_many_arguments)]
     pub fn select(
         &self,
         table_id: u8,
         strict: bool,
         priority: u32,
+        matched: &Match,
         key: &FlowWords,
         mask: &FlowWords,
         cookie: u64,
@@ -278,13 +369,19 @@ impl<A: ActionSet> FlowTables<A> {
         out_port: Option<u32>,
         out_group: Option<u32>,
     ) -> Result<Vec<TableRule<A>>, FlowModError> {
+        let fitted = self.fitted_match(matched)?;
+        let matched = fitted.as_ref().unwrap_or(matched);
         let mut v = Vec::new();
         for t in self.table_ids(table_id)? {
             let c = &self.tables[t];
             let candidates: Vec<&TableRule<A>> = if strict {
-                c.find_exact(priority, key, mask).into_iter().collect()
+                c.find_exact_by(priority, key, mask, |e| same_options(&e.matched, matched))
+                    .into_iter()
+                    .collect()
             } else {
-                c.iter_loose(key, mask).collect()
+                c.iter_loose(key, mask)
+                    .filter(|r| options_cover(&r.value.matched, matched))
+                    .collect()
             };
             for r in candidates {
                 let e = &r.value;
@@ -318,6 +415,7 @@ impl<A: ActionSet> FlowTables<A> {
             fm.table_id,
             strict,
             fm.priority,
+            &fm.matched,
             &fm.key,
             &fm.mask,
             fm.cookie,
@@ -334,6 +432,8 @@ impl<A: ActionSet> FlowTables<A> {
         now_ms: u64,
     ) -> Result<FlowModResult<A>, FlowModError> {
         use FlowModCommand::*;
+        let fitted = self.fitted(fm)?;
+        let fm = fitted.as_ref().unwrap_or(fm);
         match fm.command {
             Add => self.add(fm, fm.table_id, now_ms),
             Modify | ModifyStrict => {
@@ -383,9 +483,12 @@ impl<A: ActionSet> FlowTables<A> {
                 let mut removed = Vec::with_capacity(hits.len());
                 let mut changes = Vec::with_capacity(hits.len());
                 for r in hits {
-                    if let Some(gone) =
-                        self.tables[r.value.table_id as usize].remove(r.priority, &r.key, &r.mask)
-                    {
+                    if let Some(gone) = self.tables[r.value.table_id as usize].remove_by(
+                        r.priority,
+                        &r.key,
+                        &r.mask,
+                        |e| same_options(&e.matched, &r.value.matched),
+                    ) {
                         changes.push(FlowChange::Removed(gone.clone()));
                         removed.push((gone, RemovedReason::Delete));
                     }
@@ -409,11 +512,18 @@ impl<A: ActionSet> FlowTables<A> {
         let Some(table) = self.tables.get_mut(t as usize) else {
             return Err(FlowModError::BadTableId(t));
         };
-        let old = table.find_exact(fm.priority, &fm.key, &fm.mask).cloned();
+        let same = |e: &FlowEntry<A>| same_options(&e.matched, &fm.matched);
+        let old = table
+            .find_exact_by(fm.priority, &fm.key, &fm.mask, same)
+            .cloned();
         // An identical flow is replaced, not an overlap (OVS does the same).
         if fm.flags.check_overlap
             && old.is_none()
-            && table.find_overlap(fm.priority, &fm.key, &fm.mask).is_some()
+            && table
+                .find_overlap_by(fm.priority, &fm.key, &fm.mask, |e| {
+                    options_overlap(&e.matched, &fm.matched)
+                })
+                .is_some()
         {
             return Err(FlowModError::Overlap);
         }
@@ -447,9 +557,9 @@ impl<A: ActionSet> FlowTables<A> {
             }
         }
         entry.stats.used_ms.store(now_ms, Ordering::Relaxed);
-        let replaced = table.insert(fm.priority, &fm.key, &fm.mask, entry);
+        let replaced = table.insert_by(fm.priority, &fm.key, &fm.mask, entry, same);
         let changes = table
-            .find_exact(fm.priority, &fm.key, &fm.mask)
+            .find_exact_by(fm.priority, &fm.key, &fm.mask, same)
             .map(|rule| FlowChange::Added {
                 rule: rule.clone(),
                 replaced,
@@ -472,14 +582,27 @@ impl<A: ActionSet> FlowTables<A> {
                 let Some(table) = self.tables.get_mut(rule.value.table_id as usize) else {
                     return;
                 };
-                table.remove(rule.priority, &rule.key, &rule.mask);
+                let same = |e: &FlowEntry<A>| same_options(&e.matched, &rule.value.matched);
+                table.remove_by(rule.priority, &rule.key, &rule.mask, same);
                 if let Some(old) = replaced {
-                    table.insert(old.priority, &old.key, &old.mask, old.value.duplicate());
+                    table.insert_by(
+                        old.priority,
+                        &old.key,
+                        &old.mask,
+                        old.value.duplicate(),
+                        same,
+                    );
                 }
             }
             FlowChange::Removed(rule) => {
                 if let Some(table) = self.tables.get_mut(rule.value.table_id as usize) {
-                    table.insert(rule.priority, &rule.key, &rule.mask, rule.value.duplicate());
+                    table.insert_by(
+                        rule.priority,
+                        &rule.key,
+                        &rule.mask,
+                        rule.value.duplicate(),
+                        |e| same_options(&e.matched, &rule.value.matched),
+                    );
                 }
             }
             FlowChange::Modified {
@@ -490,7 +613,8 @@ impl<A: ActionSet> FlowTables<A> {
                 let Some(table) = self.tables.get(rule.value.table_id as usize) else {
                     return;
                 };
-                if let Some(cur) = table.find_exact(rule.priority, &rule.key, &rule.mask) {
+                let same = |e: &FlowEntry<A>| same_options(&e.matched, &rule.value.matched);
+                if let Some(cur) = table.find_exact_by(rule.priority, &rule.key, &rule.mask, same) {
                     cur.value.actions.store(actions);
                     if let Some((packets, bytes)) = counts {
                         cur.value.stats.packets.store(packets, Ordering::Relaxed);
@@ -521,7 +645,9 @@ impl<A: ActionSet> FlowTables<A> {
         let mut out = Vec::with_capacity(doomed.len());
         for (r, why) in doomed {
             if let Some(gone) =
-                self.tables[r.value.table_id as usize].remove(r.priority, &r.key, &r.mask)
+                self.tables[r.value.table_id as usize].remove_by(r.priority, &r.key, &r.mask, |e| {
+                    same_options(&e.matched, &r.value.matched)
+                })
             {
                 out.push((gone, why));
             }
@@ -762,6 +888,99 @@ mod tests {
             t.undo(c);
         }
         assert_eq!(snapshot(&t), before);
+    }
+
+    /// A flow_mod whose match is `tun_metadata0` = `value` (under `mask`).
+    fn fm_tun(cmd: FlowModCommand, value: &[u8], mask: Option<&[u8]>) -> FlowModSpec<Outs> {
+        use crate::ofp::field::Value;
+        let mut matched = Match::new();
+        matched
+            .insert(
+                Field::TunMetadata0,
+                Value::from_slice(value),
+                mask.map(Value::from_slice),
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+        let (key, mask) = crate::flow::match_words(&matched).unwrap_or_else(|e| panic!("{e}"));
+        FlowModSpec {
+            matched,
+            key,
+            mask,
+            ..fm(cmd, 5, &[], vec![1])
+        }
+    }
+
+    fn map_tun0(t: &mut FlowTables<Outs>, len: u8) {
+        use crate::ofp::message::{TlvMap, TlvTableCommand, TlvTableMod};
+        let m = TlvTableMod {
+            command: TlvTableCommand::Add,
+            mappings: vec![TlvMap {
+                option_class: 0xffff,
+                option_type: 0,
+                option_len: len,
+                index: 0,
+            }],
+        };
+        t.tlv_table_mod(&m).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn tun_metadata_flows_need_a_mapping_and_differ_by_value() {
+        use FlowModCommand::*;
+        let mut t: FlowTables<Outs> = FlowTables::new();
+        assert_eq!(
+            t.apply(&fm_tun(Add, &[1], None), 0).err(),
+            Some(FlowModError::InvalidTlvField)
+        );
+        map_tun0(&mut t, 4);
+        for v in [
+            &[1u8][..],
+            &[2],
+            &[0, 0, 0, 1],
+            &[0x12, 0x34, 0x56, 0x78, 0x90],
+        ] {
+            t.apply(&fm_tun(Add, v, None), 0)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        // 1 and 00000001 are one flow once fitted to 4 bytes; the 5-byte
+        // value keeps its first 4.
+        assert_eq!(t.len(0), 3);
+        let stored: Vec<Vec<u8>> = t
+            .rules(0)
+            .iter()
+            .filter_map(|r| r.value.matched.get(Field::TunMetadata0))
+            .map(|e| e.value.as_slice().to_vec())
+            .collect();
+        assert!(stored.contains(&vec![0x12, 0x34, 0x56, 0x78]), "{stored:?}");
+        // A flow on tun_metadata0 never matches a packet: none carries
+        // Geneve options yet.
+        let mut wc = [0u64; FLOW_WORDS];
+        assert!(t.lookup(0, &[0u64; FLOW_WORDS], &mut wc).is_none());
+        // Loose selection looks at the values too.
+        let q = fm_tun(Delete, &[0x10, 0, 0, 0], Some(&[0xf0, 0, 0, 0]));
+        let hits = t
+            .select(0, false, 0, &q.matched, &q.key, &q.mask, 0, 0, None, None)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(hits.len(), 1);
+        // A mapping in use stays; strict delete takes one value only, and
+        // undoing it puts that flow back.
+        let clear = crate::ofp::message::TlvTableMod {
+            command: crate::ofp::message::TlvTableCommand::Clear,
+            mappings: vec![],
+        };
+        assert!(t.tlv_table_mod(&clear).is_err());
+        let done = t
+            .apply(&fm_tun(DeleteStrict, &[0, 0, 0, 2], None), 0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((done.removed.len(), t.len(0)), (1, 2));
+        for c in done.changes.into_iter().rev() {
+            t.undo(c);
+        }
+        assert_eq!(t.len(0), 3);
+        t.apply(&fm_tun(Delete, &[0], Some(&[0])), 0)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(t.len(0), 0);
+        assert!(t.tlv_table_mod(&clear).is_ok());
     }
 
     #[test]

@@ -54,6 +54,12 @@ impl ActionSet for OfActions {
         }
         walk(&self.0, g)
     }
+
+    fn for_each_field(&self, f: &mut dyn FnMut(crate::ofp::field::Field)) {
+        for a in &self.0 {
+            a.for_each_field(f);
+        }
+    }
 }
 
 /// What xlate needs from the bridge besides the tables.

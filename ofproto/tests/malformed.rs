@@ -604,6 +604,105 @@ const ERRORS: &[(&str, [Option<Triple>; 4])] = &[
         ],
     ),
     (
+        "NXTTMFC_BAD_COMMAND",
+        [
+            Some((0x2320, 1, 527)),
+            Some((0x2320, 16, 0)),
+            Some((0x2320, 16, 0)),
+            Some((0x2320, 16, 0)),
+        ],
+    ),
+    (
+        "NXTTMFC_BAD_OPT_LEN",
+        [
+            Some((0x2320, 1, 528)),
+            Some((0x2320, 17, 0)),
+            Some((0x2320, 17, 0)),
+            Some((0x2320, 17, 0)),
+        ],
+    ),
+    (
+        "NXTTMFC_BAD_FIELD_IDX",
+        [
+            Some((0x2320, 1, 529)),
+            Some((0x2320, 18, 0)),
+            Some((0x2320, 18, 0)),
+            Some((0x2320, 18, 0)),
+        ],
+    ),
+    (
+        "NXTTMFC_TABLE_FULL",
+        [
+            Some((0x2320, 1, 530)),
+            Some((0x2320, 19, 0)),
+            Some((0x2320, 19, 0)),
+            Some((0x2320, 19, 0)),
+        ],
+    ),
+    (
+        "NXTTMFC_ALREADY_MAPPED",
+        [
+            Some((0x2320, 1, 531)),
+            Some((0x2320, 20, 0)),
+            Some((0x2320, 20, 0)),
+            Some((0x2320, 20, 0)),
+        ],
+    ),
+    (
+        "NXTTMFC_DUP_ENTRY",
+        [
+            Some((0x2320, 1, 532)),
+            Some((0x2320, 21, 0)),
+            Some((0x2320, 21, 0)),
+            Some((0x2320, 21, 0)),
+        ],
+    ),
+    (
+        "NXTTMFC_INVALID_TLV_DEL",
+        [
+            Some((0x2320, 1, 537)),
+            Some((0x2320, 38, 0)),
+            Some((0x2320, 38, 0)),
+            Some((0x2320, 38, 0)),
+        ],
+    ),
+    (
+        "NXFMFC_INVALID_TLV_FIELD",
+        [
+            Some((0x2320, 1, 536)),
+            Some((0x2320, 37, 0)),
+            Some((0x2320, 37, 0)),
+            Some((0x2320, 37, 0)),
+        ],
+    ),
+    (
+        "OFPBPC_BAD_VALUE",
+        [
+            Some((0x2320, 13, 4)),
+            Some((0, 13, 4)),
+            Some((0, 14, 2)),
+            Some((0, 14, 2)),
+        ],
+    ),
+    (
+        "OFPBPC_BAD_EXPERIMENTER",
+        [
+            Some((0x2320, 14, 5)),
+            Some((0x4f4e4600, 4445, 0)),
+            Some((0, 14, 5)),
+            Some((0, 14, 5)),
+        ],
+    ),
+    (
+        "OFPBRC_IS_SECONDARY",
+        [
+            Some((0, 1, 5)),
+            Some((0, 1, 10)),
+            Some((0, 1, 10)),
+            Some((0, 1, 10)),
+        ],
+    ),
+    (
         "NXBRC_UNENCODABLE_ERROR",
         [
             Some((0x2320, 1, 521)),
@@ -860,6 +959,10 @@ enum Cat {
     MeterMod,
     Bundle,
     Monitor,
+    /// NXT_TLV_TABLE_MOD/REQUEST and the tun_metadata fields they map.
+    Tlv,
+    /// NXT_CT_FLUSH_ZONE and NXT_CT_FLUSH.
+    Conntrack,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -1045,6 +1148,8 @@ fn cases(v: V) -> Vec<Case> {
     meter_mods(&mut t);
     bundles(&mut t);
     monitors(&mut t);
+    tlv_table(&mut t);
+    conntrack(&mut t);
     t.cases
 }
 
@@ -2035,6 +2140,254 @@ fn meter_mods(t: &mut Table) {
     t.add(Me, "METER_MOD band of length 8", m, BAD_LEN);
     let m = mm(t, 0, 1, &band(1, 24));
     t.add(Me, "METER_MOD band of length 24", m, BAD_LEN);
+}
+
+/// NXT_TLV_TABLE_MOD, decoded as `ofputil_decode_tlv_table_mod` does and
+/// applied as `tun_metadata_table_mod` and `mf_vl_mff_map_mod_from_
+/// tun_metadata` do (lib/tun-metadata.c, lib/meta-flow.c).
+fn tlv_table(t: &mut Table) {
+    use Cat::Tlv as T;
+    let v = t.v;
+    let map = |class: u16, ty: u8, len: u8, idx: u16| {
+        B::new().u16(class).u8(ty).u8(len).u16(idx).zeros(2).0
+    };
+    let tlv_mod = |xid: u32, command: u16, maps: &[Vec<u8>]| {
+        let body = B::new()
+            .u32(NX)
+            .u32(24)
+            .u16(command)
+            .zeros(6)
+            .raw(&maps.concat())
+            .0;
+        of(v.0, 4, xid, &body)
+    };
+    let m = of(v.0, 4, 0, &B::new().u32(NX).u32(24).zeros(4).0);
+    t.add(T, "NXT_TLV_TABLE_MOD of 4 body bytes", m, BAD_LEN);
+    let m = of(v.0, 4, 0, &B::new().u32(NX).u32(24).zeros(12).0);
+    t.add(T, "NXT_TLV_TABLE_MOD with half a map", m, BAD_LEN);
+    let m = tlv_mod(t.x(), 3, &[map(1, 1, 4, 0)]);
+    t.add(T, "NXT_TLV_TABLE_MOD command 3", m, "NXTTMFC_BAD_COMMAND");
+    for (len, idx, want) in [
+        (5u8, 0u16, "NXTTMFC_BAD_OPT_LEN"),
+        (128, 0, "NXTTMFC_BAD_OPT_LEN"),
+        (4, 64, "NXTTMFC_BAD_FIELD_IDX"),
+        (4, 0xffff, "NXTTMFC_BAD_FIELD_IDX"),
+    ] {
+        let m = tlv_mod(t.x(), 0, &[map(1, 1, len, idx)]);
+        t.add(
+            T,
+            &format!("NXT_TLV_TABLE_MOD map len {len} index {idx}"),
+            m,
+            want,
+        );
+    }
+    // Maps are checked whatever the command, CLEAR included.
+    let m = tlv_mod(t.x(), 2, &[map(1, 1, 6, 0)]);
+    t.add(
+        T,
+        "NXT_TLV_TABLE_MOD CLEAR with a bad map",
+        m,
+        "NXTTMFC_BAD_OPT_LEN",
+    );
+    let m = of(v.0, 4, t.x(), &B::new().u32(NX).u32(25).zeros(8).0);
+    t.add(T, "NXT_TLV_TABLE_REQUEST with a body", m, BAD_LEN);
+    let reply = B::new().u32(NX).u32(26).u32(256).u16(64).zeros(10).0;
+    let m = of(v.0, 4, t.x(), &reply);
+    t.add(T, "NXT_TLV_TABLE_REPLY to the switch", m, BAD_TYPE)
+        .switch(REPLY_TYPE);
+
+    // What the table refuses: each case maps an option first and clears
+    // the table after.
+    let clear = |xid| tlv_mod(xid, 2, &[]);
+    for (name, maps, first, want) in [
+        (
+            "NXT_TLV_TABLE_MOD index mapped already",
+            vec![map(1, 2, 4, 0)],
+            map(1, 1, 4, 0),
+            "NXTTMFC_ALREADY_MAPPED",
+        ),
+        (
+            "NXT_TLV_TABLE_MOD option mapped already",
+            vec![map(1, 1, 4, 1)],
+            map(1, 1, 4, 0),
+            "NXTTMFC_DUP_ENTRY",
+        ),
+        (
+            "NXT_TLV_TABLE_MOD past 256 option bytes",
+            vec![map(2, 1, 124, 1), map(2, 2, 124, 2)],
+            map(1, 1, 12, 0),
+            "NXTTMFC_TABLE_FULL",
+        ),
+    ] {
+        let (before, after) = (tlv_mod(t.step_xid(1), 0, &[first]), clear(t.step_xid(2)));
+        let m = tlv_mod(t.x(), 0, &maps);
+        t.add(T, name, m, want)
+            .switch("tun-metadata.c tun_metadata_add_entry")
+            .before(before, false)
+            .after(after, false);
+    }
+
+    // A flow on an unmapped field; a mapping a flow uses cannot go.
+    if v == OF10 {
+        return;
+    }
+    let md0 = tlv(1, 40, false, 4, &[0, 0, 0, 7]);
+    let flow = |xid: u32, command: u8| {
+        of(
+            v.0,
+            14,
+            xid,
+            &flow_mod_head(0, command, 0)
+                .raw(&ofp_match(std::slice::from_ref(&md0)))
+                .0,
+        )
+    };
+    let m = flow(t.x(), 0);
+    t.add(
+        T,
+        "FLOW_MOD on an unmapped tun_metadata0",
+        m,
+        "NXFMFC_INVALID_TLV_FIELD",
+    )
+    .switch("nx-match.c nx_pull_header__: mf_vl_mff_invalid");
+    let steps = [
+        tlv_mod(t.step_xid(1), 0, &[map(1, 1, 4, 0)]),
+        flow(t.step_xid(2), 0),
+        flow(t.step_xid(3), 3),
+        clear(t.step_xid(4)),
+    ];
+    let m = clear(t.x());
+    t.add(
+        T,
+        "NXT_TLV_TABLE_MOD CLEAR under a flow",
+        m,
+        "NXTTMFC_INVALID_TLV_DEL",
+    )
+    .switch("meta-flow.c mf_vl_mff_map_clear")
+    .before(steps[0].clone(), false)
+    .before(steps[1].clone(), false)
+    .after(steps[2].clone(), false)
+    .after(steps[3].clone(), false);
+    // The TLV table is the switch's: a secondary may not change it. (The
+    // generation id must not be stale: a role case before set one.)
+    let secondary = of(
+        v.0,
+        24,
+        t.step_xid(1),
+        &B::new().u32(3).zeros(4).u64(1 << 62).0,
+    );
+    let equal = of(
+        v.0,
+        24,
+        t.step_xid(2),
+        &B::new().u32(1).zeros(4).u64(u64::MAX).0,
+    );
+    let m = tlv_mod(t.x(), 0, &[map(1, 1, 4, 0)]);
+    t.add(
+        T,
+        "NXT_TLV_TABLE_MOD from a secondary",
+        m,
+        "OFPBRC_IS_SECONDARY",
+    )
+    .switch("ofproto.c handle_tlv_table_mod: reject_secondary_controller")
+    .before(secondary, true)
+    .after(equal, true);
+}
+
+/// NXT_CT_FLUSH_ZONE (its padding is checked by ofproto.c
+/// handle_nxt_ct_flush_zone) and NXT_CT_FLUSH (ofp-ct.c
+/// ofp_ct_match_decode).
+fn conntrack(t: &mut Table) {
+    use Cat::Conntrack as C;
+    let v = t.v;
+    let flush = |body: &[u8]| of(v.0, 4, 0, &B::new().u32(NX).u32(32).raw(body).0);
+    let zone = |body: &[u8]| of(v.0, 4, 0, &B::new().u32(NX).u32(29).raw(body).0);
+    let prop = |ty: u16, len: u16, payload: &[u8]| B::new().u16(ty).u16(len).raw(payload).pad8().0;
+    t.add(
+        C,
+        "NXT_CT_FLUSH_ZONE of 4 body bytes",
+        zone(&zeros(4)),
+        BAD_LEN,
+    );
+    t.add(
+        C,
+        "NXT_CT_FLUSH_ZONE of 16 body bytes",
+        zone(&zeros(16)),
+        BAD_LEN,
+    );
+    t.add(
+        C,
+        "NXT_CT_FLUSH_ZONE with nonzero padding",
+        zone(&[0, 0, 1, 0, 0, 0, 0, 5]),
+        "NXBRC_MUST_BE_ZERO",
+    )
+    .switch("ofproto.c handle_nxt_ct_flush_zone");
+    t.add(C, "NXT_CT_FLUSH of 4 body bytes", flush(&zeros(4)), BAD_LEN);
+    t.add(
+        C,
+        "NXT_CT_FLUSH of 12 body bytes",
+        flush(&zeros(12)),
+        BAD_LEN,
+    );
+    t.add(
+        C,
+        "NXT_CT_FLUSH with nonzero padding",
+        flush(&[6, 0, 0, 0, 0, 0, 0, 1]),
+        "NXBRC_MUST_BE_ZERO",
+    );
+    let head = zeros(8);
+    let m = flush(&[head.clone(), prop(2, 5, &[0])].concat());
+    t.add(
+        C,
+        "NXT_CT_FLUSH zone property of 1 byte",
+        m,
+        "OFPBPC_BAD_LEN",
+    );
+    let m = flush(&[head.clone(), B::new().u16(2).u16(16).u16(7).zeros(2).0].concat());
+    t.add(
+        C,
+        "NXT_CT_FLUSH property overrunning the message",
+        m,
+        "OFPBPC_BAD_LEN",
+    );
+    let m = flush(&[head.clone(), B::new().u16(2).u16(2).zeros(4).0].concat());
+    t.add(C, "NXT_CT_FLUSH property of length 2", m, "OFPBPC_BAD_LEN");
+    let m = flush(&[head.clone(), prop(0xffff, 12, &B::new().u32(0).u32(1).0)].concat());
+    t.add(
+        C,
+        "NXT_CT_FLUSH experimenter property 0",
+        m,
+        "OFPBPC_BAD_EXPERIMENTER",
+    );
+    let m = flush(&[head.clone(), prop(0, 6, &[0, 0])].concat());
+    t.add(
+        C,
+        "NXT_CT_FLUSH tuple property without nested padding",
+        m,
+        "OFPBPC_BAD_LEN",
+    );
+    let v4 = [0u8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 10, 0, 0, 1];
+    let v6 = [0x20u8, 1, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+    let nested = [prop(0, 20, &v4), prop(1, 20, &v6)].concat();
+    let len = u16::try_from(8 + nested.len()).expect("short");
+    let tuple = B::new().u16(0).u16(len).zeros(4).raw(&nested).0;
+    let m = flush(&[head.clone(), tuple].concat());
+    t.add(
+        C,
+        "NXT_CT_FLUSH tuple with IPv4 and IPv6 addresses",
+        m,
+        "OFPBPC_BAD_VALUE",
+    );
+    let short = [prop(0, 12, &v4[..8])].concat();
+    let len = u16::try_from(8 + short.len()).expect("short");
+    let tuple = B::new().u16(0).u16(len).zeros(4).raw(&short).0;
+    let m = flush(&[head, tuple].concat());
+    t.add(
+        C,
+        "NXT_CT_FLUSH tuple with an 8-byte address",
+        m,
+        "OFPBPC_BAD_LEN",
+    );
 }
 
 fn bundles(t: &mut Table) {

@@ -334,6 +334,119 @@ fn cases() -> Vec<Case> {
             ],
         ),
         case(
+            "role status",
+            &V13_UP,
+            |_| {
+                Message::RoleStatus(RoleStatus {
+                    role: Role::Secondary,
+                    reason: RoleStatusReason::PrimaryRequest,
+                    generation_id: Some(7),
+                    props: vec![],
+                })
+            },
+            &[
+                "ONFT_ROLE_STATUS{V} (xid=0x2a): role=secondary generation_id=7 reason=primary_request",
+                "OFPT_ROLE_STATUS{V} (xid=0x2a): role=secondary generation_id=7 reason=primary_request",
+                "OFPT_ROLE_STATUS{V} (xid=0x2a): role=secondary generation_id=7 reason=primary_request",
+            ],
+        ),
+        case(
+            "role status no generation",
+            &V14_UP,
+            |_| {
+                Message::RoleStatus(RoleStatus {
+                    role: Role::Primary,
+                    reason: RoleStatusReason::Config,
+                    generation_id: None,
+                    props: vec![],
+                })
+            },
+            &["OFPT_ROLE_STATUS{V} (xid=0x2a): role=primary reason=configuration_changed"],
+        ),
+        case(
+            "tlv table mod add",
+            &ALL,
+            |_| {
+                Message::TlvTableMod(TlvTableMod {
+                    command: TlvTableCommand::Add,
+                    mappings: vec![
+                        TlvMap { option_class: 0xffff, option_type: 0, option_len: 4, index: 0 },
+                        TlvMap { option_class: 0x0102, option_type: 0x80, option_len: 124, index: 63 },
+                    ],
+                })
+            },
+            &["NXT_TLV_TABLE_MOD{V} (xid=0x2a):\n ADD mapping table:\n  class  type  length  match field\n ------  ----  ------  --------------\n 0xffff     0       4  tun_metadata0\n  0x102  0x80     124  tun_metadata63"],
+        ),
+        case(
+            "tlv table mod delete",
+            &ALL,
+            |_| {
+                Message::TlvTableMod(TlvTableMod {
+                    command: TlvTableCommand::Delete,
+                    mappings: vec![TlvMap { option_class: 1, option_type: 2, option_len: 8, index: 5 }],
+                })
+            },
+            &["NXT_TLV_TABLE_MOD{V} (xid=0x2a):\n DEL mapping table:\n  class  type  length  match field\n ------  ----  ------  --------------\n    0x1   0x2       8  tun_metadata5"],
+        ),
+        case(
+            "tlv table mod clear",
+            &ALL,
+            |_| Message::TlvTableMod(TlvTableMod { command: TlvTableCommand::Clear, mappings: vec![] }),
+            &["NXT_TLV_TABLE_MOD{V} (xid=0x2a):\n CLEAR"],
+        ),
+        case("tlv table request", &ALL, |_| Message::TlvTableRequest, &["NXT_TLV_TABLE_REQUEST{V} (xid=0x2a):"]),
+        case(
+            "tlv table reply",
+            &ALL,
+            |_| {
+                Message::TlvTableReply(TlvTableReply {
+                    max_option_space: 256,
+                    max_fields: 64,
+                    mappings: vec![TlvMap { option_class: 0xffff, option_type: 3, option_len: 8, index: 2 }],
+                })
+            },
+            &["NXT_TLV_TABLE_REPLY{V} (xid=0x2a):\n max option space=256 max fields=64\n allocated option space=8\n\n mapping table:\n  class  type  length  match field\n ------  ----  ------  --------------\n 0xffff   0x3       8  tun_metadata2"],
+        ),
+        case("ct flush zone", &ALL, |_| Message::CtFlushZone(5), &["NXT_CT_FLUSH_ZONE{V} (xid=0x2a): zone_id=5"]),
+        case(
+            "ct flush",
+            &ALL,
+            |_| {
+                let v4 = |a: [u8; 4]| Some(std::net::Ipv4Addr::from(a).to_ipv6_mapped());
+                Message::CtFlush(CtFlush {
+                    zone: Some(7),
+                    ip_proto: 6,
+                    orig: CtTuple {
+                        src: v4([10, 0, 0, 1]),
+                        dst: v4([10, 0, 0, 2]),
+                        src_port: 1,
+                        dst_port: 2,
+                        ..CtTuple::default()
+                    },
+                    reply: CtTuple::default(),
+                })
+            },
+            &["NXT_CT_FLUSH{V} (xid=0x2a): zone=7 'ct_nw_src=10.0.0.1,ct_nw_dst=10.0.0.2,ct_tp_src=1,ct_tp_dst=2,ct_nw_proto=6' 'ct_nw_src=::,ct_nw_dst=::,ct_tp_src=0,ct_tp_dst=0'"],
+        ),
+        case(
+            "ct flush icmp6",
+            &ALL,
+            |_| {
+                Message::CtFlush(CtFlush {
+                    zone: None,
+                    ip_proto: 58,
+                    orig: CtTuple {
+                        src: Some(std::net::Ipv6Addr::LOCALHOST),
+                        icmp_id: 9,
+                        icmp_type: 128,
+                        ..CtTuple::default()
+                    },
+                    reply: CtTuple::default(),
+                })
+            },
+            &["NXT_CT_FLUSH{V} (xid=0x2a): zone=0 'ct_ipv6_src=::1,ct_ipv6_dst=::,icmp_id=9,icmp_type=128,icmp_code=0,ct_nw_proto=58' 'ct_ipv6_src=::,ct_ipv6_dst=::,icmp_id=0,icmp_type=0,icmp_code=0'"],
+        ),
+        case(
             "role reply",
             &ALL,
             |_| Message::RoleReply(RoleMsg { role: Role::Secondary, generation_id: None }),
@@ -2256,8 +2369,6 @@ fn arb_experimenter() -> impl Strategy<Value = Message> {
     prop_oneof![
         Just((18u32, 0usize)),
         Just((20, 8)),
-        Just((25, 0)),
-        Just((29, 8)),
         (0..4usize).prop_map(|k| (28u32, 8 * k)),
         (0..4usize).prop_map(|k| (30u32, 8 * k)),
     ]
@@ -2270,6 +2381,68 @@ fn arb_experimenter() -> impl Strategy<Value = Message> {
             })
         })
     })
+}
+
+fn arb_tlv_map() -> impl Strategy<Value = TlvMap> {
+    (any::<u16>(), any::<u8>(), 0..=31u8, 0..64u16).prop_map(
+        |(option_class, option_type, len, index)| TlvMap {
+            option_class,
+            option_type,
+            option_len: 4 * len,
+            index,
+        },
+    )
+}
+
+/// CT flushes as Open vSwitch encodes them: what it leaves out of the
+/// message (zero ports, the ICMP fields of other protocols, addresses of
+/// the other family than the first) decodes as absent, so is absent here.
+fn arb_ct_flush() -> impl Strategy<Value = CtFlush> {
+    let tuple = |v6: bool, icmp: bool| {
+        (
+            any::<[Option<[u8; 16]>; 2]>(),
+            any::<[u16; 3]>(),
+            any::<[u8; 2]>(),
+        )
+            .prop_map(move |(addrs, n, b)| {
+                let addr = |a: Option<[u8; 16]>| {
+                    a.map(|a| {
+                        if v6 {
+                            let mut a = a;
+                            a[0] |= 0x20;
+                            std::net::Ipv6Addr::from(a)
+                        } else {
+                            std::net::Ipv4Addr::new(a[0], a[1], a[2], a[3] | 1).to_ipv6_mapped()
+                        }
+                    })
+                };
+                let mut t = CtTuple {
+                    src: addr(addrs[0]),
+                    dst: addr(addrs[1]),
+                    ..CtTuple::default()
+                };
+                if icmp {
+                    (t.icmp_id, t.icmp_type, t.icmp_code) = (n[0], b[0], b[1]);
+                } else {
+                    (t.src_port, t.dst_port) = (n[1], n[2]);
+                }
+                t
+            })
+    };
+    (
+        any::<bool>(),
+        prop_oneof![Just(0u8), Just(1), Just(6), Just(17), Just(58)],
+        proptest::option::of(any::<u16>()),
+    )
+        .prop_flat_map(move |(v6, ip_proto, zone)| {
+            let icmp = ip_proto == 1 || ip_proto == 58;
+            (tuple(v6, icmp), tuple(v6, icmp)).prop_map(move |(orig, reply)| CtFlush {
+                zone,
+                ip_proto,
+                orig,
+                reply,
+            })
+        })
 }
 
 /// Messages this pass leaves raw, with valid body lengths.
@@ -2556,7 +2729,50 @@ fn arb_message(v: Version) -> BoxedStrategy<Message> {
         request.boxed(),
         reply.boxed(),
         arb_unparsed(v),
+        (any::<u8>(), proptest::collection::vec(arb_tlv_map(), 0..4))
+            .prop_map(|(c, mappings)| {
+                let command = [
+                    TlvTableCommand::Add,
+                    TlvTableCommand::Delete,
+                    TlvTableCommand::Clear,
+                ][usize::from(c % 3)];
+                Message::TlvTableMod(TlvTableMod { command, mappings })
+            })
+            .boxed(),
+        Just(Message::TlvTableRequest).boxed(),
+        (any::<u32>(), proptest::collection::vec(arb_tlv_map(), 0..4))
+            .prop_map(|(max_option_space, mappings)| {
+                Message::TlvTableReply(TlvTableReply {
+                    max_option_space,
+                    max_fields: 64,
+                    mappings,
+                })
+            })
+            .boxed(),
+        any::<u16>().prop_map(Message::CtFlushZone).boxed(),
+        arb_ct_flush().prop_map(Message::CtFlush).boxed(),
     ];
+    if !of10 {
+        all.push(
+            (
+                0..4u32,
+                any::<u8>(),
+                proptest::option::of(0..u64::MAX),
+                arb_props(v, 0),
+            )
+                .prop_map(|(r, reason, generation_id, props)| {
+                    let role =
+                        [Role::NoChange, Role::Equal, Role::Primary, Role::Secondary][r as usize];
+                    Message::RoleStatus(RoleStatus {
+                        role,
+                        reason: RoleStatusReason::from_wire(reason),
+                        generation_id,
+                        props,
+                    })
+                })
+                .boxed(),
+        );
+    }
     if of10 {
         all.push(
             any::<u32>()

@@ -663,6 +663,204 @@ fn steps(version: &str, files: &Files) -> Vec<Step> {
     add(&["--bundle", "del-flows", "br0"], No, true);
     add(&["--bundle", "del-groups", "br0"], No, false);
     add(&["dump-groups", "br0"], No, false);
+
+    // The TLV table (Geneve options <-> tun_metadataN), what
+    // ovn-controller sets up first; flows need their fields mapped.
+    add(&["dump-tlv-map", "br0"], No, false);
+    add(
+        &[
+            "add-flow",
+            "br0",
+            "priority=900,tun_metadata0=1,actions=drop",
+        ],
+        No,
+        true,
+    );
+    add(
+        &["add-tlv-map", "br0", "{class=0xffff,type=0,len=4}->tun_metadata0,{class=0x102,type=0x80,len=8}->tun_metadata1"],
+        No,
+        false,
+    );
+    add(
+        &[
+            "add-tlv-map",
+            "br0",
+            "{class=0xffff,type=1,len=4}->tun_metadata0",
+        ],
+        No,
+        false,
+    );
+    add(
+        &[
+            "add-tlv-map",
+            "br0",
+            "{class=0xffff,type=0,len=4}->tun_metadata2",
+        ],
+        No,
+        false,
+    );
+    add(
+        &[
+            "add-tlv-map",
+            "br0",
+            "{class=0xffff,type=2,len=6}->tun_metadata2",
+        ],
+        No,
+        false,
+    );
+    add(
+        &[
+            "add-tlv-map",
+            "br0",
+            "{class=0xffff,type=2,len=4}->tun_metadata64",
+        ],
+        No,
+        false,
+    );
+    add(
+        &[
+            "add-tlv-map",
+            "br0",
+            "{class=1,type=1,len=124}->tun_metadata2,{class=1,type=2,len=124}->tun_metadata3",
+        ],
+        No,
+        false,
+    );
+    add(&["dump-tlv-map", "br0"], No, false);
+    add(
+        &[
+            "add-flow",
+            "br0",
+            "priority=900,tun_metadata0=1,actions=drop",
+        ],
+        No,
+        true,
+    );
+    add(
+        &[
+            "add-flow",
+            "br0",
+            "priority=900,tun_metadata0=2,actions=output:1",
+        ],
+        No,
+        true,
+    );
+    add(
+        &[
+            "add-flow",
+            "br0",
+            "priority=901,tun_metadata0=0x1234567890,actions=drop",
+        ],
+        No,
+        true,
+    );
+    add(
+        &[
+            "add-flow",
+            "br0",
+            "priority=902,tun_metadata1=0x1234/0xff00,actions=drop",
+        ],
+        No,
+        true,
+    );
+    add(
+        &[
+            "add-flow",
+            "br0",
+            "priority=903,tun_metadata1=0/0,actions=drop",
+        ],
+        No,
+        true,
+    );
+    add(
+        &[
+            "add-flow",
+            "br0",
+            "priority=904,actions=move:NXM_NX_TUN_METADATA1[0..15]->NXM_NX_REG15[0..15]",
+        ],
+        No,
+        true,
+    );
+    add(
+        &[
+            "add-flow",
+            "br0",
+            "priority=905,actions=move:NXM_NX_TUN_METADATA5[0..15]->NXM_NX_REG15[0..15]",
+        ],
+        No,
+        true,
+    );
+    add(&["--no-stats", "dump-flows", "br0"], Ind, false);
+    add(
+        &[
+            "--no-stats",
+            "dump-flows",
+            "br0",
+            "tun_metadata1=0x1000/0xf000",
+        ],
+        Ind,
+        false,
+    );
+    add(
+        &[
+            "--strict",
+            "del-flows",
+            "br0",
+            "priority=900,tun_metadata0=0x00000001",
+        ],
+        No,
+        true,
+    );
+    add(
+        &[
+            "del-tlv-map",
+            "br0",
+            "{class=0x102,type=0x80,len=8}->tun_metadata1",
+        ],
+        No,
+        false,
+    );
+    add(&["del-tlv-map", "br0"], No, false);
+    add(&["del-flows", "br0"], No, true);
+    add(
+        &[
+            "del-tlv-map",
+            "br0",
+            "{class=0x102,type=0x80,len=8}->tun_metadata1",
+        ],
+        No,
+        false,
+    );
+    add(&["dump-tlv-map", "br0"], No, false);
+    add(&["del-tlv-map", "br0"], No, false);
+    add(&["dump-tlv-map", "br0"], No, false);
+
+    // Conntrack flushes: oxvs has no conntrack table yet, so they empty
+    // nothing, but they are accepted (and refused) as Open vSwitch's are.
+    add(&["ct-flush-zone", "br0", "5"], No, false);
+    add(&["ct-flush", "br0"], No, false);
+    add(&["ct-flush", "br0", "zone=7"], No, false);
+    add(
+        &[
+            "ct-flush",
+            "br0",
+            "zone=7",
+            "ct_nw_src=10.0.0.1,ct_nw_dst=10.0.0.2,ct_nw_proto=6,ct_tp_src=1,ct_tp_dst=2",
+        ],
+        No,
+        false,
+    );
+    add(
+        &[
+            "ct-flush",
+            "br0",
+            "ct_ipv6_src=2001:db8::1,ct_nw_proto=58,icmp_type=128,icmp_id=7",
+            "ct_ipv6_dst=2001:db8::1",
+        ],
+        No,
+        false,
+    );
+
     add(&["del-flows", "br0"], No, true);
     add(&["dump-aggregate", "br0"], No, false);
     v

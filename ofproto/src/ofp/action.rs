@@ -1974,6 +1974,57 @@ pub enum Action {
 }
 
 impl Action {
+    /// Calls `f` with every field this action (and any it nests) reads or
+    /// writes: what Open vSwitch collects into a flow's `tlv_bitmap` to
+    /// know which `tun_metadata` mappings the flow depends on.
+    pub fn for_each_field(&self, f: &mut dyn FnMut(Field)) {
+        match self {
+            Action::OutputReg { src, .. } => f(src.field),
+            Action::Bundle(b) => {
+                if let Some(d) = &b.dst {
+                    f(d.field);
+                }
+            }
+            Action::SetField(s) => f(s.field),
+            Action::RegMove { src, dst, .. } => {
+                f(src.field);
+                f(dst.field);
+            }
+            Action::StackPush(s) | Action::StackPop(s) => f(s.field),
+            Action::DeleteField(field) => f(*field),
+            Action::Learn(l) => {
+                if let Some(d) = &l.result_dst {
+                    f(d.field);
+                }
+                for spec in &l.specs {
+                    if let LearnSrc::Field { field, .. } = spec.src {
+                        f(field);
+                    }
+                    match spec.dst {
+                        LearnDst::Match { field, .. } | LearnDst::Load { field, .. } => f(field),
+                        LearnDst::Output => {}
+                    }
+                }
+            }
+            Action::Multipath(m) => f(m.dst.field),
+            Action::CheckPktLarger { dst, .. } => f(dst.field),
+            Action::Ct(ct) => {
+                if let CtZone::Field(z) = &ct.zone {
+                    f(z.field);
+                }
+                for a in &ct.actions {
+                    a.for_each_field(f);
+                }
+            }
+            Action::Clone(v) | Action::WriteActions(v) => {
+                for a in v {
+                    a.for_each_field(f);
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Output to `port`.
     pub fn output(port: u32) -> Action {
         Action::Output {

@@ -613,7 +613,8 @@ impl Field {
     pub fn is_value_valid(self, v: &[u8]) -> bool {
         let info = self.info();
         if info.variable {
-            return !v.is_empty() && v.len() <= usize::from(info.bytes);
+            // OVS takes any width here: the switch fits it to the option.
+            return v.len() <= usize::from(u8::MAX);
         }
         if v.len() != usize::from(info.bytes) {
             return false;
@@ -806,7 +807,10 @@ impl TlvHeader {
             payload
         };
         let ok = if field.info().variable {
-            width >= 1 && width <= usize::from(header.len)
+            // Any width, 0 included, as OVS takes it: the switch fits the
+            // value to the option the field is mapped to (see
+            // `crate::tlv::fit`).
+            true
         } else {
             width == usize::from(header.len)
         };
@@ -1155,14 +1159,23 @@ mod tests {
             TlvHeader::from_u32(0x8000_7e04).lookup(),
             Err(HeaderError::Unknown(_))
         ));
-        // Variable-length tun_metadata: any width 1..=124.
-        assert_eq!(
-            TlvHeader::from_u32(0x0001_5003)
-                .lookup()
-                .map(|x| (x.0, x.2)),
-            Ok((Field::TunMetadata0, 3))
-        );
-        assert!(TlvHeader::from_u32(0x0001_5000).lookup().is_err());
+        // Variable-length tun_metadata: any width, 0 included, as OVS's
+        // nxm_field_by_header takes it (`tun_metadata0=0/0` goes out with
+        // a masked 0-byte payload).
+        for (h, width) in [
+            (0x0001_5003, 3),
+            (0x0001_5000, 0),
+            (0x0001_5100, 0),
+            (0x0001_50ff, 255),
+        ] {
+            assert_eq!(
+                TlvHeader::from_u32(h).lookup().map(|x| (x.0, x.2)),
+                Ok((Field::TunMetadata0, width)),
+                "{h:#x}"
+            );
+        }
+        // A masked payload still needs an even length.
+        assert!(TlvHeader::from_u32(0x0001_5103).lookup().is_err());
     }
 
     #[test]

@@ -324,6 +324,32 @@ impl Match {
         Some((e.value.to_u128()?, e.mask_or_ones().to_u128()?))
     }
 
+    /// Replaces variable-length `field` (a `tun_metadataN`) with `value`
+    /// under `mask` as the flow tables keep it: fitted to the width of the
+    /// option it is mapped to, which may be 0 (a match on the option being
+    /// there). The caller fits both to one width; value bits outside the
+    /// mask are cleared, an all-ones mask is exact.
+    pub fn put_fitted(&mut self, field: Field, value: Value, mask: Option<Value>) {
+        if !field.info().variable {
+            return;
+        }
+        // A 0-byte option can only be matched for being there, which is
+        // what a zero mask says.
+        let mask = match mask {
+            _ if value.is_empty() => Some(value.clone()),
+            Some(m) if m.len() == value.len() && !m.is_all_ones() => Some(m),
+            _ => None,
+        };
+        let value = match &mask {
+            Some(m) => value.and(m),
+            None => value,
+        };
+        match self.find(field) {
+            Ok(i) => self.entries[i] = Entry { field, value, mask },
+            Err(i) => self.entries.insert(i, Entry { field, value, mask }),
+        }
+    }
+
     fn check_entry(
         &self,
         field: Field,
@@ -332,7 +358,9 @@ impl Match {
     ) -> Result<(), MatchError> {
         let info = field.info();
         let width_ok = if info.variable {
-            !value.is_empty() && value.len() <= usize::from(info.bytes)
+            // What an NXM/OXM header can say (OVS takes any width and the
+            // switch fits it to the field's option).
+            value.len() <= usize::from(u8::MAX)
         } else {
             value.len() == usize::from(info.bytes)
         };
@@ -365,7 +393,9 @@ impl Match {
         mask: Option<Value>,
         fail_on_dup: bool,
     ) -> Result<(), MatchError> {
-        // Variable-length fields (tun_metadata) are stored as they come.
+        // Variable-length fields (tun_metadata) are stored as they come,
+        // zero masks included: a tun_metadata match with a zero mask still
+        // asks for the option to be there (OVS's `mf_set`).
         if field.info().variable {
             if let Ok(i) = self.find(field) {
                 if fail_on_dup {
@@ -373,10 +403,7 @@ impl Match {
                 }
                 self.entries.remove(i);
             }
-            let mask = mask.filter(|m| !m.is_all_ones());
-            if mask.as_ref().is_some_and(Value::is_zero) {
-                return Ok(());
-            }
+            let mask = mask.filter(|m| m.is_empty() || !m.is_all_ones());
             let value = match &mask {
                 Some(m) => value.and(m),
                 None => value,
@@ -1674,6 +1701,11 @@ fn display_order() -> (Vec<Field>, Vec<Field>) {
 impl Match {
     fn fmt_entry(&self, e: &Entry, out: &mut Vec<String>) {
         let f = e.field;
+        // A tun_metadata match on the option's presence alone.
+        if f.info().variable && e.mask.as_ref().is_some_and(Value::is_zero) {
+            out.push(f.info().match_name.to_string());
+            return;
+        }
         let n = e.value.len();
         let (v, m) = (e.value_u128(), e.mask_u128());
         let name = f.info().match_name;

@@ -8,8 +8,9 @@
 //! bounded to the body. Encoding picks the wire variant for the version and
 //! writes the same header forms back.
 //!
-//! This pass decodes the messages that need no match or action codec, and
-//! bundles ([`super::bundle_msg`]). Messages the table knows but this pass
+//! This pass decodes the messages that need no match or action codec,
+//! bundles ([`super::bundle_msg`]), and the Nicira TLV-table and conntrack
+//! flush messages ([`nx`]). Messages the table knows but this pass
 //! does not decode (FLOW_MOD, PACKET_IN, PACKET_OUT, FLOW_REMOVED,
 //! GROUP_MOD, METER_MOD, TABLE_MOD, flow/aggregate/group/meter/
 //! table-features multiparts, ...) come out as [`Message::Unparsed`] or, for
@@ -21,6 +22,8 @@ use super::codec::{Reader, Writer};
 use super::error::{BadRequest, ErrorMsg, OfpError};
 use super::{Header, Version};
 
+#[path = "msg/nx.rs"]
+pub mod nx;
 #[path = "msg/port.rs"]
 pub mod port;
 #[path = "msg/prop.rs"]
@@ -32,6 +35,7 @@ pub mod stats;
 #[path = "msg/switch.rs"]
 pub mod switch;
 
+pub use nx::{CtFlush, CtTuple, TlvMap, TlvTableCommand, TlvTableMod, TlvTableReply};
 pub use port::{
     Port, PortConfig, PortFeatures, PortMod, PortNo, PortReason, PortState, PortStats, PortStatus,
 };
@@ -43,7 +47,8 @@ pub use stats::{
 };
 pub use switch::{
     negotiate, AsyncConfig, AsyncMasks, Capabilities, FlowFormat, FragHandling, Hello,
-    HelloElement, PacketInFormat, Role, RoleMsg, SwitchConfig, SwitchFeatures,
+    HelloElement, PacketInFormat, Role, RoleMsg, RoleStatus, RoleStatusReason, SwitchConfig,
+    SwitchFeatures,
 };
 
 use raw::{lookup, OFPST_EXPERIMENTER, OFPT_EXPERIMENTER};
@@ -94,6 +99,8 @@ pub enum Message {
     /// OFPT_ROLE_REQUEST, or NXT_ROLE_REQUEST (how OpenFlow 1.0 sends it).
     RoleRequest(RoleMsg),
     RoleReply(RoleMsg),
+    /// OFPT_ROLE_STATUS (1.4+) or ONFT_ROLE_STATUS (1.3).
+    RoleStatus(RoleStatus),
     /// OpenFlow 1.3+.
     GetAsyncRequest,
     /// OpenFlow 1.3+. In 1.3 it carries only the three legacy kinds
@@ -116,6 +123,16 @@ pub enum Message {
     BundleControl(BundleCtrl),
     /// OFPT_BUNDLE_ADD_MESSAGE (1.4+) or ONFT_BUNDLE_ADD_MESSAGE (1.3).
     BundleAdd(BundleAdd),
+    /// NXT_TLV_TABLE_MOD: map Geneve options to `tun_metadataN` fields.
+    TlvTableMod(TlvTableMod),
+    /// NXT_TLV_TABLE_REQUEST.
+    TlvTableRequest,
+    /// NXT_TLV_TABLE_REPLY.
+    TlvTableReply(TlvTableReply),
+    /// NXT_CT_FLUSH_ZONE: flush one conntrack zone.
+    CtFlushZone(u16),
+    /// NXT_CT_FLUSH: flush conntrack entries by zone and tuples.
+    CtFlush(CtFlush),
     /// A message the table knows whose body this pass does not decode.
     Unparsed(Unparsed),
 }
@@ -359,6 +376,16 @@ fn decode_body(
         }
         R::MeterFeaturesReply => rep(MpReply::MeterFeatures(MeterFeatures::decode(r)?)),
 
+        R::Onft13RoleStatus | R::Of14RoleStatus => Ok(Message::RoleStatus(RoleStatus::decode(r)?)),
+        R::NxtTlvTableMod => Ok(Message::TlvTableMod(TlvTableMod::decode(r)?)),
+        R::NxtTlvTableRequest => Ok(Message::TlvTableRequest),
+        R::NxtTlvTableReply => Ok(Message::TlvTableReply(TlvTableReply::decode(r)?)),
+        R::NxtCtFlushZone => {
+            let f = CtFlush::decode_zone(r)?;
+            Ok(Message::CtFlushZone(f.zone.unwrap_or(0)))
+        }
+        R::NxtCtFlush => Ok(Message::CtFlush(CtFlush::decode(r)?)),
+
         R::Of14BundleControl | R::Onft13BundleControl => {
             Ok(Message::BundleControl(BundleCtrl::decode(r)?))
         }
@@ -478,6 +505,14 @@ fn raw_for(msg: &Message, version: Version) -> Result<RawMsg, OfpError> {
         Message::BundleControl(_) => R::Of14BundleControl,
         Message::BundleAdd(_) if version == Version::Of13 => R::Onft13BundleAddMessage,
         Message::BundleAdd(_) => R::Of14BundleAddMessage,
+        Message::RoleStatus(_) if of10 => return Err(missing()),
+        Message::RoleStatus(_) if version == Version::Of13 => R::Onft13RoleStatus,
+        Message::RoleStatus(_) => R::Of14RoleStatus,
+        Message::TlvTableMod(_) => R::NxtTlvTableMod,
+        Message::TlvTableRequest => R::NxtTlvTableRequest,
+        Message::TlvTableReply(_) => R::NxtTlvTableReply,
+        Message::CtFlushZone(_) => R::NxtCtFlushZone,
+        Message::CtFlush(_) => R::NxtCtFlush,
         Message::Unparsed(u) => u.raw,
     })
 }
@@ -585,7 +620,8 @@ fn encode_body(msg: &Message, version: Version, w: &mut Writer) -> Result<(), Of
         | Message::GetConfigRequest
         | Message::BarrierRequest
         | Message::BarrierReply
-        | Message::GetAsyncRequest => {}
+        | Message::GetAsyncRequest
+        | Message::TlvTableRequest => {}
         Message::FeaturesReply(f) => f.encode(v, w)?,
         Message::GetConfigReply(c) | Message::SetConfig(c) => c.encode(v, w),
         Message::PortStatus(p) => p.encode(v, w)?,
@@ -668,6 +704,15 @@ fn encode_body(msg: &Message, version: Version, w: &mut Writer) -> Result<(), Of
         },
         Message::BundleControl(c) => c.encode(w),
         Message::BundleAdd(a) => a.encode(w),
+        Message::RoleStatus(st) => st.encode(w),
+        Message::TlvTableMod(m) => m.encode(w),
+        Message::TlvTableReply(m) => m.encode(w),
+        Message::CtFlushZone(zone) => CtFlush {
+            zone: Some(*zone),
+            ..CtFlush::default()
+        }
+        .encode_zone(w),
+        Message::CtFlush(f) => f.encode(w),
         Message::Unparsed(u) => {
             w.bytes(&u.body);
         }

@@ -372,6 +372,14 @@ impl RawMsg {
         let found = RAW_TABLE.iter().find(|i| i.raw == self);
         found.unwrap_or(&RAW_TABLE[0])
     }
+
+    /// The experimenter id and subtype of a vendor message variant.
+    pub fn vendor(self) -> Option<(u32, u32)> {
+        match self.info().form {
+            Form::Vendor(vendor, subtype) => Some((vendor, subtype)),
+            _ => None,
+        }
+    }
 }
 
 /// The variant that `form` names in `version`, if any.

@@ -438,6 +438,84 @@ impl RoleMsg {
     }
 }
 
+/// Why a controller's role changed (`OFPCRR_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum RoleStatusReason {
+    /// OFPCRR_MASTER_REQUEST: another controller asked to be primary.
+    PrimaryRequest,
+    /// OFPCRR_CONFIG: the switch's configuration changed it.
+    Config,
+    /// OFPCRR_EXPERIMENTER.
+    Experimenter,
+    /// Anything else, kept as sent.
+    Unknown(u8),
+}
+
+impl RoleStatusReason {
+    pub fn wire(self) -> u8 {
+        match self {
+            RoleStatusReason::PrimaryRequest => 0,
+            RoleStatusReason::Config => 1,
+            RoleStatusReason::Experimenter => 2,
+            RoleStatusReason::Unknown(v) => v,
+        }
+    }
+
+    pub fn from_wire(v: u8) -> RoleStatusReason {
+        match v {
+            0 => RoleStatusReason::PrimaryRequest,
+            1 => RoleStatusReason::Config,
+            2 => RoleStatusReason::Experimenter,
+            v => RoleStatusReason::Unknown(v),
+        }
+    }
+}
+
+/// OFPT_ROLE_STATUS (OpenFlow 1.4+) or ONFT_ROLE_STATUS (1.3): the switch
+/// tells a controller its role changed. OpenFlow 1.0 has no such message.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct RoleStatus {
+    pub role: Role,
+    pub reason: RoleStatusReason,
+    /// The switch's primary-election generation; `None` is `u64::MAX` on
+    /// the wire (none defined yet).
+    pub generation_id: Option<u64>,
+    /// Properties, kept as sent.
+    pub props: Vec<Property>,
+}
+
+impl RoleStatus {
+    /// A role outside OFPCR_ROLE_* is ROLE_REQUEST_FAILED/BAD_ROLE, as
+    /// Open vSwitch decodes it.
+    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<RoleStatus, OfpError> {
+        let role = Role::from_wire(r.u32()?).ok_or(RoleRequestFailed::BadRole)?;
+        let reason = RoleStatusReason::from_wire(r.u8()?);
+        r.skip(3)?;
+        let g = r.u64()?;
+        let props = parse_props(r)?
+            .into_iter()
+            .map(|(ty, data)| Property {
+                ty,
+                data: data.to_vec(),
+            })
+            .collect();
+        Ok(RoleStatus {
+            role,
+            reason,
+            generation_id: (g != u64::MAX).then_some(g),
+            props,
+        })
+    }
+
+    pub(crate) fn encode(&self, w: &mut Writer) {
+        w.u32(self.role.wire())
+            .u8(self.reason.wire())
+            .zeros(3)
+            .u64(self.generation_id.unwrap_or(u64::MAX));
+        put_props(w, &self.props);
+    }
+}
+
 /// Which asynchronous messages a controller wants, for one message kind:
 /// a bitmap of reasons for when it is primary or equal, and one for when
 /// it is secondary. `None` leaves that half unchanged (OpenFlow 1.4+
