@@ -49,6 +49,11 @@
 //! priority and match, logged in the report), so that one refused flow does
 //! not show up again in every later dump.
 //!
+//! After the `ovs-ofctl` steps, which cannot change controller roles, four
+//! bare connections to each switch (OpenFlow 1.3, 1.4, 1.0, 1.5) trade the
+//! primary role with ROLE_REQUESTs, and every message they receive (role
+//! replies, errors, role status) is compared byte for byte.
+//!
 //! Set `OXVS_COMPAT_REPORT=FILE` to get the whole report (every differing
 //! step with both outputs) in FILE; it also goes to stderr.
 //!
@@ -866,6 +871,108 @@ fn steps(version: &str, files: &Files) -> Vec<Step> {
     v
 }
 
+/// A bare OpenFlow connection on a unix socket.
+struct Raw {
+    s: std::os::unix::net::UnixStream,
+}
+
+impl Raw {
+    fn connect(sock: &Path, version: u8) -> Raw {
+        let s = std::os::unix::net::UnixStream::connect(sock)
+            .unwrap_or_else(|e| panic!("{}: {e}", sock.display()));
+        let mut r = Raw { s };
+        r.send(&[version, 0, 0, 8, 0, 0, 0, 1]);
+        let hello = r.recv(2_000);
+        assert_eq!(hello.as_ref().map(|h| h[1]), Some(0), "hello first");
+        r
+    }
+
+    fn send(&mut self, m: &[u8]) {
+        use std::io::Write;
+        self.s.write_all(m).unwrap_or_else(|e| panic!("send: {e}"));
+    }
+
+    /// The next message, or None after `ms` of silence.
+    fn recv(&mut self, ms: u64) -> Option<Vec<u8>> {
+        use std::io::Read;
+        self.s
+            .set_read_timeout(Some(std::time::Duration::from_millis(ms)))
+            .ok()?;
+        let mut h = [0u8; 8];
+        self.s.read_exact(&mut h).ok()?;
+        let len = usize::from(u16::from_be_bytes([h[2], h[3]]));
+        let mut b = h.to_vec();
+        b.resize(len.max(8), 0);
+        self.s.read_exact(&mut b[8..]).ok()?;
+        Some(b)
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Four controllers (OpenFlow 1.3, 1.4, 1.0 and 1.5) trading the primary
+/// role, with generation ids, a stale one, NOCHANGE and EQUAL: one line per
+/// message each connection receives, in order.
+fn role_transcript(sock: &Path) -> Vec<String> {
+    let versions = [4u8, 5, 1, 6];
+    let mut conns: Vec<Raw> = versions.iter().map(|v| Raw::connect(sock, *v)).collect();
+    let request = |v: u8, role: u32, g: u64, xid: u32| -> Vec<u8> {
+        let x = xid.to_be_bytes();
+        if v == 1 {
+            [
+                &[1, 4, 0, 20][..],
+                &x,
+                &[0, 0, 0x23, 0x20, 0, 0, 0, 10],
+                &(role - 1).to_be_bytes(),
+            ]
+            .concat()
+        } else {
+            [
+                &[v, 24, 0, 24][..],
+                &x,
+                &role.to_be_bytes(),
+                &[0; 4],
+                &g.to_be_bytes(),
+            ]
+            .concat()
+        }
+    };
+    // (connection, role, generation id)
+    let script: [(usize, u32, u64); 11] = [
+        (0, 2, 1),
+        (2, 2, 0),
+        (1, 2, 2),
+        (0, 0, 0),
+        (0, 2, 1),
+        (0, 3, u64::MAX),
+        (3, 2, 3),
+        (3, 1, 0),
+        (1, 2, 3),
+        (2, 2, 0),
+        (1, 0, 0),
+    ];
+    let mut out = Vec::new();
+    for (i, (c, role, g)) in script.into_iter().enumerate() {
+        let xid = 0x100 + i as u32;
+        let v = versions[c];
+        conns[c].send(&request(v, role, g, xid));
+        out.push(format!("{c} sent role {role} generation {g:#x}"));
+        for (j, conn) in conns.iter_mut().enumerate() {
+            // The requester's reply comes at once; others get what they get.
+            let wait = if j == c { 2_000 } else { 300 };
+            while let Some(m) = conn.recv(wait) {
+                out.push(format!("{j} got {}", hex(&m)));
+                if j == c {
+                    break;
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Ethernet addresses of the switch ports in namespace `ns`.
 fn port_macs(ns: &str) -> Vec<(String, String)> {
     let out = oxvs_tests::ip(&["-n", ns, "-o", "link", "show"]);
@@ -1473,6 +1580,30 @@ fn ovs_ofctl_prints_the_same_for_oxvs_as_for_open_vswitch() {
             }
         }
     }
+    // Controller roles over bare connections (ovs-ofctl has no role
+    // commands): the same requests to both switches, every message that
+    // comes back compared byte for byte.
+    let (ra, rb) = (
+        role_transcript(&sw_ovs.rundir.join("br0.mgmt")),
+        role_transcript(&sw_ox.rundir.join("br0.mgmt")),
+    );
+    // Every request is answered on both sides, or the comparison would
+    // prove nothing.
+    for t in [&ra, &rb] {
+        assert!(
+            t.iter().filter(|l| l.contains(" got ")).count() >= 11,
+            "role transcript: {t:#?}"
+        );
+    }
+    cmp.compare(
+        "roles: four controllers",
+        "bare OpenFlow 1.3, 1.4, 1.0, 1.5 connections to br0.mgmt sending ROLE_REQUESTs (see role_transcript)",
+        &ra,
+        &rb,
+        &rb,
+        &[],
+    );
+
     let mut summary = format!(
         "\n{} comparisons, {} with differences, {} unexplained lines\n",
         cmp.steps, cmp.differing, cmp.unexplained
