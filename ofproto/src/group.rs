@@ -972,9 +972,20 @@ impl Bridge {
                     _ => BandStats::default(),
                 })
                 .collect::<Vec<_>>();
-            (id, m.created_ms, bands, m.counter.get())
+            let (packet_in_count, byte_in_count) = m.counter.get();
+            let (duration_sec, duration_nsec) = duration(m.created_ms, now);
+            MeterStats {
+                meter_id: id,
+                // Counted below, outside the meters' lock.
+                flow_count: 0,
+                packet_in_count,
+                byte_in_count,
+                duration_sec,
+                duration_nsec,
+                bands,
+            }
         };
-        let list: Vec<(u32, u64, Vec<BandStats>, (u64, u64))> = {
+        let mut list: Vec<MeterStats> = {
             let meters = self.groups.meters.read();
             if meter_id == OFPM_ALL {
                 meters.iter().map(|(id, m)| entry(*id, m)).collect()
@@ -992,21 +1003,10 @@ impl Bridge {
                 .map(|r| r.value.actions.load().0.clone())
                 .collect()
         };
-        Ok(list
-            .into_iter()
-            .map(|(id, created, bands, (packets, bytes))| {
-                let (duration_sec, duration_nsec) = duration(created, now);
-                MeterStats {
-                    meter_id: id,
-                    flow_count: rules.iter().filter(|a| uses_meter(a, id)).count() as u32,
-                    packet_in_count: packets,
-                    byte_in_count: bytes,
-                    duration_sec,
-                    duration_nsec,
-                    bands,
-                }
-            })
-            .collect())
+        for s in &mut list {
+            s.flow_count = rules.iter().filter(|a| uses_meter(a, s.meter_id)).count() as u32;
+        }
+        Ok(list)
     }
 
     /// OFPBAC_BAD_OUT_GROUP if `acts` use a group this bridge lacks,
