@@ -223,12 +223,36 @@ impl<T: TcOps> Offloader<T> {
         self.counters
     }
 
-    /// Says where outputs to `dp_port` go (None: it has no device).
+    /// Says where outputs to `dp_port` go (None: it has no device). When
+    /// that changes (the port's device was recreated, or went), the
+    /// filters that redirect to the old device go, and their megaflows
+    /// are offered again at the next sync.
     pub fn set_output(&mut self, dp_port: u32, to: Option<Redirect>) {
-        match to {
+        let old = match to {
             Some(r) => self.outputs.insert(dp_port, r),
             None => self.outputs.remove(&dp_port),
         };
+        if old == to {
+            return;
+        }
+        let outputs_to = |f: &Megaflow| {
+            f.actions
+                .iter()
+                .any(|a| matches!(a, oxvs_datapath::Action::Output(p) if *p == dp_port))
+        };
+        let stale: Vec<usize> = self
+            .filters
+            .iter()
+            .filter(|(_, f)| outputs_to(&f.flow))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in stale {
+            if let Some(f) = self.filters.remove(&k) {
+                let _ = self.tc.del_filter(f.ifindex, FLOW_PRIO, f.handle);
+                self.counters.removed += 1;
+            }
+        }
+        self.refused.retain(|_, (f, _)| !outputs_to(f));
     }
 
     /// Whether `dp_port` has its ingress owned by oxvs.
@@ -382,6 +406,13 @@ impl<T: TcOps> Offloader<T> {
         for (dp_port, ifindex) in ports {
             let dumped = match self.tc.dump_filters(ifindex) {
                 Ok(d) => d,
+                // The device went, and its qdisc and filters with it.
+                Err(e) if e.errno() == Some(libc::ENODEV) => {
+                    tracing::info!(ifindex, "offloading device is gone");
+                    self.ports.remove(&dp_port);
+                    self.filters.retain(|_, f| f.in_port != dp_port);
+                    continue;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, ifindex, "reading tc filters");
                     continue;

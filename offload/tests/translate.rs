@@ -708,3 +708,40 @@ fn what_a_crashed_oxvs_left_is_cleared_and_nothing_else() {
     assert!(!o.tc().filters.contains_key(&(20, 5, 9)));
     assert!(o.tc().filters.contains_key(&(20, 0xfff0, 1)));
 }
+
+#[test]
+fn a_recreated_output_device_takes_its_filters_back_to_be_offered_again() {
+    let mut o = offloader();
+    let cache = MegaflowCache::new();
+    let (k, m) = udp_flow();
+    let f = cache
+        .insert(&k, &m, Arc::from(vec![Action::Output(2)]))
+        .expect("insert")
+        .flow;
+    f.stats.add(2, 200, 0, 1);
+    o.sync(&cache, 10);
+    let (_, handle) = o.handle_of(&f).expect("offloaded");
+    // Same device: nothing happens.
+    o.set_output(2, Some(Redirect::Egress(12)));
+    assert!(o.handle_of(&f).is_some());
+    // Port 2's device was recreated with another ifindex.
+    o.set_output(2, Some(Redirect::Egress(22)));
+    assert!(o.handle_of(&f).is_none());
+    assert!(!o.tc().filters.contains_key(&(11, 1, handle)));
+    o.sync(&cache, 20);
+    let (_, again) = o.handle_of(&f).expect("offered again");
+    let spec = &o.tc().filters[&(11, 1, again)];
+    let acts = actions_of(&spec.options);
+    let ifindex = acts[0]
+        .attributes
+        .iter()
+        .find_map(|x| match x {
+            TcActionAttribute::Options(opts) => opts.iter().find_map(|y| match y {
+                TcActionOption::Mirror(TcActionMirrorOption::Parms(p)) => Some(p.ifindex),
+                _ => None,
+            }),
+            _ => None,
+        })
+        .expect("mirred");
+    assert_eq!(ifindex, 22);
+}

@@ -329,7 +329,49 @@ fn established_flows_are_forwarded_by_tc_exactly_once() {
     );
     ctl_ok(BINS, &dirs, &["set-port", "p1", "hw-offload=true"]);
 
-    // 9. Stopping oxvsd leaves no qdisc, filter or miss device behind.
+    // 9. p2's device is deleted and comes back (a new ifindex): the port
+    // goes down and up, and flows into it are offloaded to the new device.
+    let (seen, _) = udp_burst(&h1, &h2, 5003, 6003, 50);
+    assert_eq!(seen.len(), 50);
+    sw.ip(&["link", "del", "p2"]);
+    let port_state = |name: &str, state: &str| {
+        ctl_ok(BINS, &dirs, &["show"])
+            .split(&format!("Port {name}"))
+            .nth(1)
+            .is_some_and(|p| p.contains(&format!("link_state: {state}")))
+    };
+    assert!(
+        wait_until(Duration::from_secs(10), || port_state("p2", "down")),
+        "p2 not down: {}",
+        ctl_ok(BINS, &dirs, &["show"])
+    );
+    h2.replug(&sw);
+    h2.offloads_off();
+    assert!(
+        wait_until(Duration::from_secs(15), || port_state("p2", "up")),
+        "p2 not back up: {}",
+        ctl_ok(BINS, &dirs, &["show"])
+    );
+    h1.flush_neighbours();
+    udp_ping(&h1, &h2, Duration::from_secs(10)).expect("ping after replug");
+    let (seen, dups) = udp_burst(&h1, &h2, 5003, 6003, 200);
+    assert_eq!((seen.len(), dups), (200, 0), "after the device came back");
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            ctl_ok(BINS, &dirs, &["offload/show"]).lines().any(|l| {
+                l.contains("in_port(p1)")
+                    && l.contains("eth_type(0x0800)")
+                    && l.contains("actions:p2,")
+                    && l.contains("dp:tc")
+            })
+        }),
+        "flow into the new p2 not offloaded: {}",
+        ctl_ok(BINS, &dirs, &["offload/show"])
+    );
+    let (seen, dups) = udp_burst(&h1, &h2, 5003, 6003, 200);
+    assert_eq!((seen.len(), dups), (200, 0), "through tc into the new p2");
+
+    // 10. Stopping oxvsd leaves no qdisc, filter or miss device behind.
     ctl_ok(BINS, &dirs, &["exit"]);
     assert!(
         d.wait_exit(Duration::from_secs(10)).is_some(),

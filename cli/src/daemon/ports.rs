@@ -163,7 +163,12 @@ impl Port for OffloadedPort {
     }
 
     fn recv(&mut self, batch: &mut PacketBatch) -> Result<usize, PortError> {
-        self.rx.recv(batch)
+        let n = self.rx.recv(batch)?;
+        if n == 0 {
+            // The miss tap lives on when the device goes: ask the device.
+            self.tx.check_alive()?;
+        }
+        Ok(n)
     }
 
     fn send(&mut self, packets: &[Packet]) -> Result<usize, PortError> {

@@ -444,6 +444,16 @@ impl AfPacketPort {
     }
 
     /// An idle port checks now and then that its interface is still there.
+    /// Whether the interface still exists (checked at most once per
+    /// liveness interval): for owners of a transmit-only socket, which
+    /// never receives and so never notices on its own.
+    pub fn check_alive(&mut self) -> Result<(), PortError> {
+        if self.down.is_some() {
+            return Err(self.down_err());
+        }
+        self.liveness_check()
+    }
+
     fn liveness_check(&mut self) -> Result<(), PortError> {
         let now = Instant::now();
         if now.duration_since(self.last_liveness) < LIVENESS_INTERVAL {
