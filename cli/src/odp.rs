@@ -230,14 +230,7 @@ pub fn format_match(key: &FlowKey, mask: &FlowKey, names: Option<PortNamer<'_>>)
     if m.dp_hash() != 0 {
         out.push(masked_hex32("dp_hash", k.dp_hash(), m.dp_hash()));
     }
-    let tun_mask = m.tun_id() != 0
-        || m.tun_src() != 0
-        || m.tun_dst() != 0
-        || m.tun_tp_src() != 0
-        || m.tun_tp_dst() != 0
-        || m.tun_tos() != 0
-        || m.tun_ttl() != 0
-        || m.tun_flags() != 0;
+    let tun_mask = m.has_tunnel();
     if tun_mask {
         let mut f = Fields::default();
         f.hex("tun_id", k.tun_id(), m.tun_id(), u64::MAX);

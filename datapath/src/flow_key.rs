@@ -178,6 +178,11 @@ impl FlowKey {
         words: [u64::MAX; KEY_WORDS],
     };
 
+    /// True if any tunnel field is non-zero (words 5-7 hold them all).
+    pub fn has_tunnel(&self) -> bool {
+        self.words[5..=7].iter().any(|w| *w != 0)
+    }
+
     pub fn ipv6_src(&self) -> u128 {
         ((self.ipv6_src_hi() as u128) << 64) | self.ipv6_src_lo() as u128
     }

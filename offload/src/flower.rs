@@ -141,15 +141,7 @@ fn match_keys(k: &FlowKey, m: &FlowKey) -> Result<Vec<K>, Reason> {
     if m.ct_label_lo() != 0 || m.ct_label_hi() != 0 {
         return Err(Reason::Match("ct_label"));
     }
-    if m.tun_id() != 0
-        || m.tun_src() != 0
-        || m.tun_dst() != 0
-        || m.tun_tp_src() != 0
-        || m.tun_tp_dst() != 0
-        || m.tun_tos() != 0
-        || m.tun_ttl() != 0
-        || m.tun_flags() != 0
-    {
+    if m.has_tunnel() {
         return Err(Reason::Match("tunnel metadata"));
     }
     if m.cvlan_tci() != 0 || m.cvlan_tpid() != 0 {

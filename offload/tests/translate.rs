@@ -14,7 +14,7 @@ use netlink_packet_route::tc::{
 use netlink_packet_route::RouteNetlinkMessage;
 use oxvs_datapath::action::{Action, EthernetSet, Ipv4Set, L4PortsSet, SetHeader};
 use oxvs_datapath::flow_key::{FlowKey, FRAG_ANY, FRAG_LATER, VLAN_PRESENT};
-use oxvs_datapath::megaflow::MegaflowCache;
+use oxvs_datapath::megaflow::{Megaflow, MegaflowCache};
 use oxvs_offload::caps::Capabilities;
 use oxvs_offload::flower::{self, frag_flags, Devices, Reason, Redirect};
 use oxvs_offload::offloader::{OffloadSettings, Offloader, Placement, TcOps, TcPolicy};
@@ -534,6 +534,10 @@ impl TcOps for FakeTc {
     }
 }
 
+fn install(cache: &MegaflowCache, k: &FlowKey, m: &FlowKey, actions: Vec<Action>) -> Arc<Megaflow> {
+    cache.insert(k, m, Arc::from(actions)).expect("insert").flow
+}
+
 fn caps() -> Capabilities {
     Capabilities {
         flower_error: None,
@@ -571,10 +575,7 @@ fn established_flows_go_to_tc_and_their_counters_come_back() {
     let mut o = offloader();
     let cache = MegaflowCache::new();
     let (k, m) = udp_flow();
-    let f = cache
-        .insert(&k, &m, Arc::from(vec![Action::Output(2)]))
-        .expect("insert")
-        .flow;
+    let f = install(&cache, &k, &m, vec![Action::Output(2)]);
     // Only the packet that installed it: not established.
     f.stats.add(1, 100, 0, 1000);
     o.sync(&cache, 1000);
@@ -615,10 +616,7 @@ fn kernel_refusals_and_untranslatable_flows_keep_their_reason() {
     let mut o = offloader();
     let cache = MegaflowCache::new();
     let (k, m) = udp_flow();
-    let f = cache
-        .insert(&k, &m, Arc::from(vec![Action::Userspace { userdata: 7 }]))
-        .expect("insert")
-        .flow;
+    let f = install(&cache, &k, &m, vec![Action::Userspace { userdata: 7 }]);
     f.stats.add(5, 500, 0, 1);
     o.sync(&cache, 10);
     assert_eq!(
@@ -633,10 +631,7 @@ fn kernel_refusals_and_untranslatable_flows_keep_their_reason() {
     o.tc().refuse_with = Some(libc::EOPNOTSUPP);
     let (mut k2, m2) = udp_flow();
     k2.set_tp_src(999);
-    let g = cache
-        .insert(&k2, &m2, Arc::from(vec![Action::Output(2)]))
-        .expect("insert")
-        .flow;
+    let g = install(&cache, &k2, &m2, vec![Action::Output(2)]);
     g.stats.add(3, 300, 0, 1);
     o.sync(&cache, 20);
     match o.placement(&g) {
@@ -649,10 +644,7 @@ fn kernel_refusals_and_untranslatable_flows_keep_their_reason() {
     // A flow from a port without offload: says so.
     let (mut k3, m3) = udp_flow();
     k3.set_in_port(2);
-    let h = cache
-        .insert(&k3, &m3, Arc::from(vec![Action::Output(1)]))
-        .expect("insert")
-        .flow;
+    let h = install(&cache, &k3, &m3, vec![Action::Output(1)]);
     assert!(
         matches!(o.placement(&h), Placement::NotOffloaded(r) if r.contains("hw-offload is not enabled"))
     );
@@ -671,10 +663,7 @@ fn a_kernel_without_flower_offloads_nothing_and_says_why() {
     assert!(o.tc().log.is_empty());
     let cache = MegaflowCache::new();
     let (k, m) = udp_flow();
-    let f = cache
-        .insert(&k, &m, Arc::from(vec![Action::Output(2)]))
-        .expect("insert")
-        .flow;
+    let f = install(&cache, &k, &m, vec![Action::Output(2)]);
     match o.placement(&f) {
         Placement::NotOffloaded(r) => assert!(r.contains("no cls_flower"), "{r}"),
         p => panic!("{p:?}"),
@@ -714,10 +703,7 @@ fn a_recreated_output_device_takes_its_filters_back_to_be_offered_again() {
     let mut o = offloader();
     let cache = MegaflowCache::new();
     let (k, m) = udp_flow();
-    let f = cache
-        .insert(&k, &m, Arc::from(vec![Action::Output(2)]))
-        .expect("insert")
-        .flow;
+    let f = install(&cache, &k, &m, vec![Action::Output(2)]);
     f.stats.add(2, 200, 0, 1);
     o.sync(&cache, 10);
     let (_, handle) = o.handle_of(&f).expect("offloaded");
