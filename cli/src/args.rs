@@ -72,7 +72,7 @@ Datapath:
   set-dp KEY=VALUE...           flow-limit, max-idle (ms), n-handler-threads,
                                 busy-poll, emc-insert-inv-prob, upcall-queue,
                                 execute-queue, tc-policy (none|skip_sw|skip_hw),
-                                offload-min-packets
+                                offload-min-packets, offload-min-age (ms)
   get-dp                        print the datapath settings
   show                          print the configuration and port states
   dpctl/dump-flows [--names] [type=offloaded|ovs]

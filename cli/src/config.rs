@@ -66,6 +66,8 @@ pub struct DatapathSettings {
     /// A megaflow is offloaded once it counted this many packets
     /// (applies at once).
     pub offload_min_packets: u64,
+    /// ...and is at least this old (ms; 0: at once).
+    pub offload_min_age: u64,
 }
 
 impl Default for DatapathSettings {
@@ -80,6 +82,7 @@ impl Default for DatapathSettings {
             execute_queue: 4096,
             tc_policy: "none".into(),
             offload_min_packets: 2,
+            offload_min_age: 0,
         }
     }
 }
@@ -97,6 +100,7 @@ pub enum DpSetting {
     ExecuteQueue(usize),
     TcPolicy(String),
     OffloadMinPackets(u64),
+    OffloadMinAge(u64),
 }
 
 impl DpSetting {
@@ -111,6 +115,7 @@ impl DpSetting {
         "execute-queue",
         "tc-policy",
         "offload-min-packets",
+        "offload-min-age",
     ];
 
     /// Parses `KEY=VALUE`.
@@ -148,6 +153,7 @@ impl DpSetting {
                 }
             },
             "offload-min-packets" => DpSetting::OffloadMinPackets(num(v)?.max(1)),
+            "offload-min-age" => DpSetting::OffloadMinAge(num(v)?),
             _ => {
                 return Err(format!(
                     "unknown datapath setting \"{k}\" (known: {})",
@@ -167,6 +173,7 @@ impl DpSetting {
                 | DpSetting::EmcInsertInvProb(_)
                 | DpSetting::TcPolicy(_)
                 | DpSetting::OffloadMinPackets(_)
+                | DpSetting::OffloadMinAge(_)
         )
     }
 
@@ -175,6 +182,7 @@ impl DpSetting {
         match *self {
             DpSetting::TcPolicy(ref v) => s.tc_policy = v.clone(),
             DpSetting::OffloadMinPackets(v) => s.offload_min_packets = v,
+            DpSetting::OffloadMinAge(v) => s.offload_min_age = v,
             DpSetting::FlowLimit(v) => s.flow_limit = v,
             DpSetting::MaxIdle(v) => s.max_idle = v,
             DpSetting::NHandlerThreads(v) => s.n_handler_threads = v,

@@ -204,7 +204,11 @@ pub fn render_offload(o: &OffloadData) -> String {
         }
     );
     let _ = writeln!(s, "tc-policy: {}", o.tc_policy);
-    let _ = writeln!(s, "offload after: {} packets", o.min_packets);
+    let _ = writeln!(
+        s,
+        "offload after: {} packets and {} ms",
+        o.min_packets, o.min_age_ms
+    );
     let ports: Vec<String> = o
         .ports
         .iter()

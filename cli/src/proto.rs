@@ -268,6 +268,7 @@ pub struct OffloadData {
     pub actions: Vec<String>,
     pub tc_policy: String,
     pub min_packets: u64,
+    pub min_age_ms: u64,
     /// Ports whose ingress oxvs owns: name and ifindex.
     pub ports: Vec<(String, u32)>,
     pub flows: Vec<OffloadFlow>,

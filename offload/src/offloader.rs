@@ -100,6 +100,9 @@ pub struct OffloadSettings {
     /// A megaflow is established, and offered to tc, once it has counted
     /// this many packets (the one that installed it included).
     pub min_packets: u64,
+    /// ...and has been in the cache this long (ms; 0: no wait), so that
+    /// short-lived flows never cost a tc round trip.
+    pub min_age_ms: u64,
 }
 
 impl Default for OffloadSettings {
@@ -107,6 +110,7 @@ impl Default for OffloadSettings {
         OffloadSettings {
             policy: TcPolicy::None,
             min_packets: 2,
+            min_age_ms: 0,
         }
     }
 }
@@ -169,6 +173,9 @@ pub struct Offloader<T: TcOps> {
     filters: HashMap<usize, Filter>,
     /// Megaflows tc refused or cannot express, and why (not tried again).
     refused: HashMap<usize, (Arc<Megaflow>, String)>,
+    /// When each candidate megaflow was first seen established (for
+    /// `min_age_ms`).
+    seen: HashMap<usize, u64>,
     counters: OffloadCounters,
 }
 
@@ -200,6 +207,7 @@ impl<T: TcOps> Offloader<T> {
             outputs: HashMap::new(),
             filters: HashMap::new(),
             refused: HashMap::new(),
+            seen: HashMap::new(),
             counters: OffloadCounters::default(),
         }
     }
@@ -383,6 +391,7 @@ impl<T: TcOps> Offloader<T> {
         self.remove_dead();
         self.read_stats(now_ms);
         let mut offer = Vec::new();
+        let mut seen = HashMap::with_capacity(self.seen.len());
         cache.for_each(|f| {
             let k = id(f);
             if self.filters.contains_key(&k) || self.refused.contains_key(&k) {
@@ -392,10 +401,17 @@ impl<T: TcOps> Offloader<T> {
             if !self.ports.contains_key(&in_port) {
                 return;
             }
-            if f.stats.snapshot().packets >= self.settings.min_packets {
+            if f.stats.snapshot().packets < self.settings.min_packets {
+                return;
+            }
+            let since = *self.seen.get(&k).unwrap_or(&now_ms);
+            if now_ms.saturating_sub(since) >= self.settings.min_age_ms {
                 offer.push(f.clone());
+            } else {
+                seen.insert(k, since);
             }
         });
+        self.seen = seen;
         for f in offer {
             self.offer(&f);
         }
@@ -551,6 +567,12 @@ impl<T: TcOps> Offloader<T> {
         if !self.ports.contains_key(&in_port) {
             return Placement::NotOffloaded(format!(
                 "hw-offload is not enabled on its input port (datapath port {in_port})"
+            ));
+        }
+        if self.seen.contains_key(&k) {
+            return Placement::NotOffloaded(format!(
+                "not established yet (younger than {} ms)",
+                self.settings.min_age_ms
             ));
         }
         Placement::NotOffloaded(format!(

@@ -627,6 +627,7 @@ fn kernel_refusals_and_untranslatable_flows_keep_their_reason() {
     o.set_settings(OffloadSettings {
         policy: TcPolicy::SkipSw,
         min_packets: 2,
+        min_age_ms: 0,
     });
     o.tc().refuse_with = Some(libc::EOPNOTSUPP);
     let (mut k2, m2) = udp_flow();
@@ -730,4 +731,26 @@ fn a_recreated_output_device_takes_its_filters_back_to_be_offered_again() {
         })
         .expect("mirred");
     assert_eq!(ifindex, 22);
+}
+
+#[test]
+fn a_minimum_age_keeps_short_lived_flows_in_software() {
+    let mut o = offloader();
+    o.set_settings(OffloadSettings {
+        policy: TcPolicy::None,
+        min_packets: 2,
+        min_age_ms: 5000,
+    });
+    let cache = MegaflowCache::new();
+    let (k, m) = udp_flow();
+    let f = install(&cache, &k, &m, vec![Action::Output(2)]);
+    f.stats.add(3, 300, 0, 1000);
+    o.sync(&cache, 1000);
+    o.sync(&cache, 3000);
+    assert_eq!(o.offloaded(), 0);
+    assert!(
+        matches!(o.placement(&f), Placement::NotOffloaded(r) if r.contains("younger than 5000 ms"))
+    );
+    o.sync(&cache, 6000);
+    assert_eq!(o.offloaded(), 1);
 }

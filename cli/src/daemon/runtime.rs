@@ -51,6 +51,7 @@ fn offload_settings(s: &DatapathSettings) -> OffloadSettings {
     OffloadSettings {
         policy: TcPolicy::parse(&s.tc_policy).unwrap_or_default(),
         min_packets: s.offload_min_packets.max(1),
+        min_age_ms: s.offload_min_age,
     }
 }
 

@@ -856,9 +856,9 @@ impl State {
                 DpSetting::NHandlerThreads(_) => later.push("n-handler-threads"),
                 DpSetting::UpcallQueue(_) => later.push("upcall-queue"),
                 DpSetting::ExecuteQueue(_) => later.push("execute-queue"),
-                DpSetting::TcPolicy(_) | DpSetting::OffloadMinPackets(_) => {
-                    self.rt.apply_offload_settings(&self.cfg.datapath)
-                }
+                DpSetting::TcPolicy(_)
+                | DpSetting::OffloadMinPackets(_)
+                | DpSetting::OffloadMinAge(_) => self.rt.apply_offload_settings(&self.cfg.datapath),
             }
         }
         later.sort_unstable();
@@ -1131,6 +1131,7 @@ impl State {
             actions: caps.actions.iter().map(|a| a.to_string()).collect(),
             tc_policy: settings.policy.as_str().to_string(),
             min_packets: settings.min_packets,
+            min_age_ms: settings.min_age_ms,
             ports: o.ports().into_iter().map(|(_, n, i)| (n, i)).collect(),
             flows: flows
                 .into_iter()
