@@ -30,6 +30,7 @@ use crate::ofp::flow_msg::{
     AggregateStats, FlowMod as OfFlowMod, FlowModCommand as OfFlowModCommand, FlowStats,
     FlowStatsRequest, PacketOut,
 };
+use crate::ofp::message::FragHandling;
 use crate::ofp::monitor_msg::UpdateEvent;
 use crate::table::ALL_TABLES;
 use crate::table::{
@@ -199,6 +200,10 @@ pub struct Bridge {
     pub hub: AsyncHub,
     /// OFPPC_* bits set by port-mod, by OpenFlow port.
     port_config: Mutex<HashMap<u32, u32>>,
+    /// What the pipeline does with IP fragments (OFPC_FRAG_*, set by any
+    /// non-secondary connection's SET_CONFIG, as in Open vSwitch where it is
+    /// the ofproto's, not the connection's).
+    frag_handling: std::sync::atomic::AtomicU8,
     /// Userspace-action cookies handed to the datapath, and what each means.
     packet_ins: Mutex<HashMap<u64, PacketInSpec>>,
     /// Packets and bytes of each megaflow (by address) already credited to
@@ -249,6 +254,7 @@ impl Bridge {
             pushed: Mutex::new(HashMap::new()),
             hub: AsyncHub::default(),
             port_config: Mutex::new(HashMap::new()),
+            frag_handling: std::sync::atomic::AtomicU8::new(0),
             packet_ins: Mutex::new(HashMap::new()),
             generation: AtomicU64::new(1),
             revalidated: AtomicU64::new(0),
@@ -752,6 +758,31 @@ impl Bridge {
         }
     }
 
+    /// What the pipeline does with IP fragments.
+    pub fn frag_handling(&self) -> FragHandling {
+        match self.frag_handling.load(Ordering::Relaxed) {
+            1 => FragHandling::Drop,
+            3 => FragHandling::NxMatch,
+            _ => FragHandling::Normal,
+        }
+    }
+
+    /// Changes the fragment handling; false for reassembly, which the
+    /// userspace datapath cannot do (Open vSwitch's refuses it too, and the
+    /// mode stays as it was). Every megaflow is translated again.
+    pub fn set_frag_handling(&self, f: FragHandling) -> bool {
+        let v = match f {
+            FragHandling::Normal => 0,
+            FragHandling::Drop => 1,
+            FragHandling::Reassemble => return false,
+            FragHandling::NxMatch => 3,
+        };
+        if self.frag_handling.swap(v, Ordering::Relaxed) != v {
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+        true
+    }
+
     /// The TLV check a flow_mod gets before it is applied (when added to a
     /// bundle, as Open vSwitch decodes it then): every `tun_metadata` field
     /// of its match and actions must be mapped (NXFMFC_INVALID_TLV_FIELD).
@@ -1238,6 +1269,10 @@ impl PortMap for PortView<'_> {
 
     fn config(&self, ofp_port: u32) -> u32 {
         self.bridge.port_config(ofp_port)
+    }
+
+    fn frag_handling(&self) -> FragHandling {
+        self.bridge.frag_handling()
     }
 
     fn controller(&self, spec: PacketInSpec) -> u64 {

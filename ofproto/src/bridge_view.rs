@@ -210,6 +210,14 @@ impl SwitchView for BridgeView {
         self.bridge.check_tlv_fields(fm)
     }
 
+    fn frag_handling(&self) -> crate::ofp::message::FragHandling {
+        self.bridge.frag_handling()
+    }
+
+    fn set_frag_handling(&self, f: crate::ofp::message::FragHandling) -> bool {
+        self.bridge.set_frag_handling(f)
+    }
+
     fn tlv_table_mod(&self, m: &crate::ofp::message::TlvTableMod) -> Result<(), OfpError> {
         self.bridge.tlv_table_mod(m)
     }

@@ -25,8 +25,8 @@ use crate::ofp::message::stats::{
     GroupFeatures, MeterFeatures, MpReply, MpRequest, MultipartReply, SwitchDesc, TableStats,
 };
 use crate::ofp::message::switch::{
-    negotiate, AsyncConfig, Capabilities, FlowFormat, Hello, PacketInFormat, Role, RoleMsg,
-    SwitchConfig, SwitchFeatures,
+    negotiate, AsyncConfig, Capabilities, FlowFormat, FragHandling, Hello, PacketInFormat, Role,
+    RoleMsg, SwitchConfig, SwitchFeatures,
 };
 use crate::ofp::message::{
     decode, encode, peek, CtFlush, Dir, Form, Message, RawMsg, TlvTableMod, TlvTableReply, Unparsed,
@@ -100,6 +100,16 @@ pub trait SwitchView: Send + Sync {
     /// [`crate::bridge::Transaction`] (see [`crate::bundle::commit`]).
     fn commit_bundle(&self, ops: &[BundleOp], flags: u16) -> Result<(), CommitFailure> {
         bundle::commit(self, ops, flags)
+    }
+    /// What the switch does with IP fragments (the switch's, whichever
+    /// connection set it). By default it has no other mode than normal.
+    fn frag_handling(&self) -> FragHandling {
+        FragHandling::Normal
+    }
+    /// Changes the fragment handling; false if the switch cannot do that
+    /// mode (it keeps its current one).
+    fn set_frag_handling(&self, f: FragHandling) -> bool {
+        f == FragHandling::Normal
     }
     /// Applies an NXT_TLV_TABLE_MOD (Geneve option <-> `tun_metadataN`
     /// mappings). By default the switch has no TLV table.
@@ -416,13 +426,26 @@ impl OfSession {
                 self.send(out, &Message::FeaturesReply(self.features()), xid)
             }
             Message::GetConfigRequest => {
-                self.send(out, &Message::GetConfigReply(self.settings.config), xid)
+                let config = SwitchConfig {
+                    frag: self.view.frag_handling(),
+                    ..self.settings.config
+                };
+                self.send(out, &Message::GetConfigReply(config), xid)
             }
-            Message::SetConfig(c) if secondary => {
-                let _ = c;
-                self.error(out, OfpError::BadRequest(BadRequest::IsSlave), msg, xid)
+            // As Open vSwitch's handle_set_config: the fragment handling is
+            // the switch's and a secondary cannot change it (silently); a
+            // mode the switch cannot do is ignored (logged), which
+            // `ovs-ofctl set-frags` notices reading it back. miss_send_len
+            // and invalid_ttl_to_controller are the connection's.
+            Message::SetConfig(c) => {
+                if !secondary
+                    && c.frag != self.view.frag_handling()
+                    && !self.view.set_frag_handling(c.frag)
+                {
+                    tracing::warn!(mode = ?c.frag, "unsupported fragment handling mode");
+                }
+                self.settings.config = c;
             }
-            Message::SetConfig(c) => self.settings.config = c,
             Message::BarrierRequest => {
                 self.view.sync();
                 self.send(out, &Message::BarrierReply, xid)
@@ -458,7 +481,21 @@ impl OfSession {
                 &Message::GetAsyncReply(self.settings.async_config.clone()),
                 xid,
             ),
-            Message::SetAsync(a) => self.settings.async_config = a,
+            Message::SetAsync(a) => {
+                let props = matches!(
+                    peek(msg),
+                    Ok((_, RawMsg::Of14SetAsync | RawMsg::NxtSetAsyncConfig2))
+                );
+                let v = self.version.unwrap_or(Version::Of14);
+                match if props {
+                    check_async_props(&a, v)
+                } else {
+                    Ok(())
+                } {
+                    Ok(()) => self.settings.async_config = a,
+                    Err(e) => self.error(out, e, msg, xid),
+                }
+            }
             Message::SetFlowFormat(f) => {
                 self.settings.nxm = f == FlowFormat::Nxm;
                 self.publish_state();
@@ -1042,6 +1079,47 @@ fn table_features_entry(v: Version, table_id: u8) -> Vec<u8> {
     let len = w.since(m) as u16;
     w.patch_u16(m, 0, len);
     w.into_vec()
+}
+
+/// What Open vSwitch's `ofputil_decode_set_async_config` refuses in a
+/// property-based SET_ASYNC (OpenFlow 1.4+, NXT_SET_ASYNC_CONFIG2), which
+/// the codec keeps: a property type it does not know
+/// (OFPACFC_UNSUPPORTED; an experimenter one: OFPBPC_BAD_LEN under 12
+/// bytes, BAD_EXPERIMENTER for id 0, else BAD_EXP_TYPE), and a mask with
+/// reasons the kind does not have in `version` (OFPACFC_INVALID).
+fn check_async_props(c: &AsyncConfig, version: Version) -> Result<(), OfpError> {
+    use crate::ofp::error::{AsyncConfigFailed, BadProperty};
+    if let Some(p) = c.other.first() {
+        if p.ty < 0xfffe {
+            return Err(AsyncConfigFailed::Unsupported.into());
+        }
+        let id = p.data.get(..8).ok_or(BadProperty::BadLen)?;
+        if id[..4] == [0, 0, 0, 0] {
+            return Err(BadProperty::BadExperimenter.into());
+        }
+        return Err(BadProperty::BadExpType.into());
+    }
+    // OFPR_NO_MATCH, ACTION, INVALID_TTL; 1.4 adds ACTION_SET, GROUP,
+    // PACKET_OUT.
+    let packet_in = if version >= Version::Of14 { 0x3f } else { 0x7 };
+    let allowed = [
+        (&c.packet_in, packet_in),
+        (&c.port_status, 0x7),
+        // Up to OFPRR_EVICTION.
+        (&c.flow_removed, 0x3f),
+        (&c.role_status, 0x7),
+        // OFPTR_VACANCY_DOWN and UP.
+        (&c.table_status, 0x18),
+        (&c.requestforward, 0x3),
+    ];
+    for (m, ok) in allowed {
+        for mask in [m.primary, m.secondary].into_iter().flatten() {
+            if mask & !ok != 0 {
+                return Err(AsyncConfigFailed::Invalid.into());
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Encodes each item on its own (so replies can be split between items);

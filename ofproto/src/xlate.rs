@@ -16,6 +16,7 @@ use oxvs_datapath::Action as DpAction;
 use crate::flow::{from_key, get, key_part, put, FlowWords, FLOW_WORDS};
 use crate::ofp::action::{port, Action, SubField};
 use crate::ofp::field::Field;
+use crate::ofp::message::FragHandling;
 use crate::table::{ActionSet, FlowTables, TableRule};
 
 /// OFPPC_* port config bits xlate honours.
@@ -85,6 +86,10 @@ pub trait PortMap {
     /// bridge has none, `group` actions do nothing).
     fn groups(&self) -> Option<&crate::group::GroupState> {
         None
+    }
+    /// What the bridge does with IP fragments (OFPT_SET_CONFIG).
+    fn frag_handling(&self) -> FragHandling {
+        FragHandling::Normal
     }
 }
 
@@ -282,7 +287,7 @@ impl<'a, A: PortMap> Xlate<'a, A> {
             return;
         }
         self.depth += 1;
-        let rule = self.tables.lookup(t, &self.flow, &mut self.wc).cloned();
+        let rule = self.lookup(t);
         if let Some(r) = rule {
             let acts = r.value.actions.load_full();
             self.rules.push(r.clone());
@@ -295,6 +300,39 @@ impl<'a, A: PortMap> Xlate<'a, A> {
         // A miss drops (OpenFlow 1.3+ default; the table-miss flow, when a
         // controller installs one, is a rule like any other).
         self.depth -= 1;
+    }
+
+    /// The rule of table `t` for the packet, with the bridge's fragment
+    /// handling, as Open vSwitch's `rule_dpif_lookup_from_table`: outside
+    /// nx-match mode a fragment is looked up as if it had no L4 ports
+    /// (normal) or matches nothing and is dropped (drop). The megaflow
+    /// always matches the fragment bits (see [`Xlate::start`]), so it holds
+    /// for fragments only.
+    fn lookup(&mut self, t: u8) -> Option<TableRule<OfActions>> {
+        let frag = getf(&self.flow, Field::IpFrag) as u8 & oxvs_datapath::flow_key::FRAG_ANY != 0;
+        let ip = matches!(getf(&self.flow, Field::EthType), 0x0800 | 0x86dd);
+        if !(frag && ip) {
+            return self.tables.lookup(t, &self.flow, &mut self.wc).cloned();
+        }
+        match self.ports.frag_handling() {
+            FragHandling::NxMatch => self.tables.lookup(t, &self.flow, &mut self.wc).cloned(),
+            FragHandling::Drop => None,
+            // Reassembly is refused when asked for (as by OVS's userspace
+            // datapath), so it never gets here; were it to, normal is the
+            // closest.
+            FragHandling::Normal | FragHandling::Reassemble => {
+                let ports = (
+                    getf(&self.flow, Field::TcpSrc),
+                    getf(&self.flow, Field::TcpDst),
+                );
+                let _ = put(&mut self.flow, Field::TcpSrc, 0);
+                let _ = put(&mut self.flow, Field::TcpDst, 0);
+                let r = self.tables.lookup(t, &self.flow, &mut self.wc).cloned();
+                let _ = put(&mut self.flow, Field::TcpSrc, ports.0);
+                let _ = put(&mut self.flow, Field::TcpDst, ports.1);
+                r
+            }
+        }
     }
 
     fn actions(&mut self, acts: &[Action], table: u8) {

@@ -1622,7 +1622,7 @@ fn role_changes_demote_the_primary_and_tell_it() {
     let mut b = Raw::connect(&sw.sock, 5);
     let mut c = Raw::connect(&sw.sock, 1);
     let mut d = Raw::connect(&sw.sock, 6);
-    let mut ask = |r: &mut Raw, v: u8, role: u32, g: u64, xid: u32| {
+    let ask = |r: &mut Raw, v: u8, role: u32, g: u64, xid: u32| {
         r.send(&role_request(v, role, g, xid));
         hexs(&r.recv(2_000).expect("reply"))
     };
@@ -1859,4 +1859,78 @@ fn ct_flush_zone_and_ct_flush_are_accepted_and_decoded() {
         ];
         assert_eq!(*seen.lock().expect("lock"), want, "{v}");
     }
+}
+
+/// `ovs-ofctl set-frags` / `get-frags`: the mode is the bridge's (each
+/// command is a connection of its own), reassembly is refused as Open
+/// vSwitch's userspace datapath refuses it.
+#[test]
+fn set_frags_round_trips_through_the_bridge() {
+    let (sw, bridge, _dp) = real::start_real();
+    for v in VERSIONS {
+        for mode in ["drop", "nx-match", "normal"] {
+            ofctl(&sw, v, &["set-frags", mode]);
+            assert_eq!(ofctl(&sw, v, &["get-frags"]).trim(), mode, "{v}");
+        }
+        ofctl(&sw, v, &["set-frags", "drop"]);
+        let (ok, out) = ofctl_try(&sw, v, &["set-frags", "reassemble"]);
+        assert!(
+            !ok && out.contains("setting fragment handling mode failed"),
+            "{v}: {out}"
+        );
+        assert_eq!(ofctl(&sw, v, &["get-frags"]).trim(), "drop", "{v}");
+        assert_eq!(
+            bridge.frag_handling(),
+            oxvs_ofproto::ofp::message::FragHandling::Drop
+        );
+        ofctl(&sw, v, &["set-frags", "normal"]);
+    }
+}
+
+/// OpenFlow 1.0's `mod_vlan_vid`/`mod_vlan_pcp` (push a tag if there is
+/// none) and `mod_tp_dst` (whatever the L4 protocol), read back in
+/// OpenFlow 1.3 as Open vSwitch 3.1 writes them (the expected lines are
+/// its dump): a push only where the match has no tag, set_field where the
+/// match fixes the protocol. And an OpenFlow 1.1+ set_field whose
+/// prerequisites the match lacks is refused.
+#[test]
+fn of10_typed_sets_read_back_in_of13_as_ovs_writes_them() {
+    let (sw, _bridge, _dp) = real::start_real();
+    ofctl(&sw, "OpenFlow10", &["del-flows"]);
+    for f in [
+        "priority=5,dl_vlan=20,actions=mod_vlan_vid:30,mod_vlan_pcp:5,output:2",
+        "priority=6,in_port=1,actions=mod_vlan_vid:30,mod_vlan_pcp:5,output:2",
+        "priority=7,tcp,actions=mod_tp_dst:8080",
+        "priority=8,actions=mod_tp_dst:8080",
+    ] {
+        ofctl(&sw, "OpenFlow10", &["add-flow", f]);
+    }
+    assert_eq!(
+        sorted_flows(&sw, "OpenFlow13"),
+        sorted(&[
+            "priority=8 actions=mod_tp_dst:8080",
+            "priority=7,tcp actions=set_field:8080->tcp_dst",
+            "priority=6,in_port=1 actions=push_vlan:0x8100,set_field:4126->vlan_vid,set_field:5->vlan_pcp,output:2",
+            "priority=5,dl_vlan=20 actions=set_field:4126->vlan_vid,set_field:5->vlan_pcp,output:2",
+        ])
+    );
+    // ovs-ofctl itself refuses such a flow, so it goes out by hand.
+    let add = [
+        &[4u8, 14, 0, 88, 0, 0, 0, 9][..],
+        &[0u8; 16],
+        &[0, 0, 0, 0, 0, 0, 0x80, 0, 0xff, 0xff, 0xff, 0xff],
+        &[0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0],
+        // match: eth_type=0x0800
+        &[0, 1, 0, 10, 0x80, 0, 0x0a, 2, 8, 0, 0, 0, 0, 0, 0, 0],
+        // apply_actions(set_field:1->tcp_dst)
+        &[
+            0, 4, 0, 24, 0, 0, 0, 0, 0, 25, 0, 16, 0x80, 0, 0x1c, 2, 0, 1, 0, 0, 0, 0, 0, 0,
+        ],
+    ]
+    .concat();
+    let mut c = Raw::connect(&sw.sock, 4);
+    c.send(&add);
+    let err = c.recv(2_000).expect("error");
+    // OFPET_BAD_ACTION / OFPBAC_MATCH_INCONSISTENT.
+    assert_eq!(hexs(&err[..12]), "0401004c000000090002000a");
 }

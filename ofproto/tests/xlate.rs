@@ -104,6 +104,41 @@ fn output_drop_and_priority() {
     assert_eq!(mask.in_port(), u32::MAX);
 }
 
+/// OFPT_SET_CONFIG's fragment handling, as Open vSwitch's
+/// `rule_dpif_lookup_from_table`: normal looks fragments up without L4
+/// ports, drop drops them, nx-match matches them as they are; reassembly
+/// is refused.
+#[test]
+fn fragments_follow_the_bridge_fragment_handling() {
+    use oxvs_ofproto::ofp::message::FragHandling;
+    let b = bridge(3);
+    del_all(&b);
+    add(&b, 0, 20, "udp,tp_dst=53", vec![Action::output(2)]);
+    add(&b, 0, 10, "udp,tp_dst=0", vec![Action::output(3)]);
+    add(&b, 0, 5, "ip", vec![Action::output(1)]);
+    // A first fragment: it has its UDP ports.
+    let mut first = udp_key(11, 1, 2, 1000, 53);
+    first.set_nw_frag(oxvs_datapath::flow_key::FRAG_ANY);
+    let whole = udp_key(11, 1, 2, 1000, 53);
+    assert_eq!(b.frag_handling(), FragHandling::Normal);
+    assert_eq!(b.xlate(&whole, false, 0).1, vec![Dp::Output(12)]);
+    assert_eq!(
+        b.xlate(&first, false, 0).1,
+        vec![Dp::Output(13)],
+        "normal: the fragment's ports are 0"
+    );
+    assert!(b.set_frag_handling(FragHandling::NxMatch));
+    assert_eq!(b.xlate(&first, false, 0).1, vec![Dp::Output(12)]);
+    assert!(b.set_frag_handling(FragHandling::Drop));
+    assert!(b.xlate(&first, false, 0).1.is_empty(), "drop");
+    assert_eq!(b.xlate(&whole, false, 0).1, vec![Dp::Output(12)]);
+    assert!(!b.set_frag_handling(FragHandling::Reassemble));
+    assert_eq!(b.frag_handling(), FragHandling::Drop, "unchanged");
+    assert!(b.set_frag_handling(FragHandling::Normal));
+    let (mask, _) = b.xlate(&first, false, 0);
+    assert_eq!(mask.nw_frag(), 3, "megaflows keep fragments apart");
+}
+
 #[test]
 fn set_fields_are_committed_before_output() {
     let b = bridge(3);

@@ -165,6 +165,25 @@ fn table_from_command(cmd: u16, table_in_cmd: bool) -> Result<u8, OfpError> {
     Ok(if add && t == 0xff { 0 } else { t })
 }
 
+/// Checks a flow_mod's actions against its match as Open vSwitch's
+/// `ofputil_decode_flow_mod` ends (`ofpacts_check_consistency`, with the
+/// limits of an OVS bridge: ports below 0xff00, 255 tables): prerequisites
+/// of the fields actions set (OFPBAC_MATCH_INCONSISTENT from OpenFlow 1.1
+/// on), ports, tables. It also records in the actions what the match says
+/// (whether the flow has a VLAN, its IP protocol), which decides how
+/// OpenFlow 1.0's `mod_vlan_vid` and `mod_tp_src` are written in later
+/// versions.
+fn checked(version: Version, mut fm: FlowMod) -> Result<FlowMod, OfpError> {
+    let p = action::CheckParams {
+        version,
+        max_ports: 0xff00,
+        table_id: (fm.table_id != 0xff).then_some(fm.table_id),
+        n_tables: 255,
+    };
+    action::check(&mut fm.actions, &fm.matched, &p).map_err(action_err)?;
+    Ok(fm)
+}
+
 /// Decodes the flow-related message `u` carries, if it is one.
 /// `flow_mod_table_id`: the connection enabled NXT_FLOW_MOD_TABLE_ID, so
 /// OpenFlow 1.0 flow_mods carry a table id in the command's upper byte.
@@ -174,14 +193,13 @@ pub fn decode(
     flow_mod_table_id: bool,
 ) -> Option<Result<FlowMsg, OfpError>> {
     let mut r = Reader::new(&u.body);
+    let flow_mod = |fm: Result<FlowMod, OfpError>| {
+        fm.and_then(|fm| checked(version, fm)).map(FlowMsg::FlowMod)
+    };
     let out = match u.raw {
-        RawMsg::Of10FlowMod => {
-            decode_of10_flow_mod(&mut r, flow_mod_table_id).map(FlowMsg::FlowMod)
-        }
-        RawMsg::NxtFlowMod => {
-            decode_nx_flow_mod(version, &mut r, flow_mod_table_id).map(FlowMsg::FlowMod)
-        }
-        RawMsg::Of11FlowMod => decode_of11_flow_mod(version, &mut r).map(FlowMsg::FlowMod),
+        RawMsg::Of10FlowMod => flow_mod(decode_of10_flow_mod(&mut r, flow_mod_table_id)),
+        RawMsg::NxtFlowMod => flow_mod(decode_nx_flow_mod(version, &mut r, flow_mod_table_id)),
+        RawMsg::Of11FlowMod => flow_mod(decode_of11_flow_mod(version, &mut r)),
         RawMsg::Of10FlowStatsRequest => {
             decode_of10_stats_request(&mut r).map(FlowMsg::FlowStatsRequest)
         }

@@ -824,11 +824,18 @@ impl Match {
             r.u16()
                 .map_err(|_| MatchError::BadLen("ofp_match header truncated"))?,
         );
-        if len < 4 {
-            return Err(MatchError::BadLen("ofp_match length below 4"));
+        // OFPMT_STANDARD (OpenFlow 1.1's fixed 88-byte match) of another
+        // length is BAD_LEN, as in OVS's `ofputil_pull_ofp11_match`; one of
+        // the right length would be decoded there, and is BAD_TYPE here
+        // (no controller of OpenFlow 1.2+ sends it).
+        if ty == 0 && len != 88 {
+            return Err(MatchError::BadLen("OFPMT_STANDARD match not 88 bytes"));
         }
         if ty != 1 {
             return Err(MatchError::BadType(ty));
+        }
+        if len < 4 {
+            return Err(MatchError::BadLen("ofp_match length below 4"));
         }
         let padded = len.div_ceil(8) * 8;
         if padded - 4 > r.remaining() {
@@ -1016,7 +1023,12 @@ fn decode_tlvs(b: &[u8], allow_cookie: bool) -> Result<(Match, Option<NxmCookie>
             });
             continue;
         }
-        let (field, header, _width) = looked_up.map_err(header_error)?;
+        // A known field of the wrong width is no field OVS knows
+        // (`nxm_field_by_header` finds none): BAD_FIELD, not BAD_LEN.
+        let (field, header, _width) = looked_up.map_err(|e| match e {
+            HeaderError::BadLen(h) => MatchError::BadField(h),
+            e => header_error(e),
+        })?;
         if let Some(mk) = mask {
             if !field.is_mask_valid(mk) {
                 return Err(MatchError::BadMask(field));

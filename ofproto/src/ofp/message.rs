@@ -212,26 +212,37 @@ fn frame(bytes: &[u8]) -> Result<Framed, OfpError> {
 
     let mut r = Reader::new(&bytes[Header::LEN..]);
     let mut flags = 0;
+    // Each header form is checked whole before what it names is looked at,
+    // in Open vSwitch's order (`ofphdrs_decode`): a vendor message shorter
+    // than its 16-byte header is BAD_LEN whatever its vendor, and so on.
+    let need = |n: usize| if len < n { Err(bad_len()) } else { Ok(()) };
     let form = if header.msg_type == OFPT_EXPERIMENTER {
+        need(16)?;
         let vendor = r.u32()?;
         if !raw::known_vendor(vendor) {
             return Err(BadRequest::BadExperimenter.into());
         }
         Form::Vendor(vendor, r.u32()?)
     } else if let Some(dir) = Dir::from_msg_type(version, header.msg_type) {
+        let of10 = version == Version::Of10;
+        need(if of10 { 12 } else { 16 })?;
         let stat = r.u16()?;
         flags = r.u16()?;
-        if version != Version::Of10 {
+        if !of10 {
             r.skip(4)?;
         }
         if stat == OFPST_EXPERIMENTER {
+            // OpenFlow 1.0: the vendor, then (Nicira only) the subtype and
+            // 4 bytes of padding; 1.1+: vendor and subtype together.
+            need(if of10 { 16 } else { 24 })?;
             let vendor = r.u32()?;
             // OpenFlow 1.0 multiparts only ever had Nicira extensions.
-            let known = raw::known_vendor(vendor)
-                && (version != Version::Of10 || vendor == super::error::NX_VENDOR_ID);
+            let known =
+                raw::known_vendor(vendor) && (!of10 || vendor == super::error::NX_VENDOR_ID);
             if !known {
                 return Err(BadRequest::BadExperimenter.into());
             }
+            need(24)?;
             Form::VendorStat(dir, vendor, r.u32()?)
         } else {
             Form::Stat(dir, stat)
