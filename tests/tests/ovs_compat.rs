@@ -323,8 +323,6 @@ const KNOWN_DIFFERENCES: &[Known] = &[
     k("* dump-table-features br0", X, Line("must exact match:"),
       "table features: oxvs's wildcards property omits eth_type, vlan_pcp, nw_proto, icmp_* ..., which ovs-ofctl then prints as must exact match"),
     // --- Flow mods.
-    k("OpenFlow10 *", X, Refused("NXT_FLOW_MOD (xid"),
-      "OF1.0: oxvs refuses NXT_FLOW_MOD (OFPBRC_BAD_TYPE), which ovs-ofctl uses for every flow that OF1.0's match cannot express (masked MACs, arp_sha, tcp_flags, masked ports, nw_ttl, nw_ecn, ip_frag, vlan_tci masks, IPv6, registers, pkt_mark, tun_id, ct_state, cookie masks) and for NX actions in such flows"),
     k("OpenFlow10 *[tables after]", O, Rewrite("reset_counts ", ""),
       "OF1.0 flow mods: Open vSwitch marks flows added or modified through OF1.0 reset_counts (OF1.0 semantics); oxvs does not keep the flag"),
     k("OpenFlow10 dump-flows br0", O, Rewrite("idle_age=#, ", ""),
