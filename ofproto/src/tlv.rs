@@ -50,7 +50,9 @@ impl Default for TunTable {
 
 /// N of `tun_metadataN`, if `f` is one.
 pub fn tun_metadata_index(f: Field) -> Option<usize> {
-    (0..TLV_MAX_FIELDS as usize).find(|&n| Field::tun_metadata(n) == Some(f))
+    // The 64 fields are consecutive (Field::tun_metadata counts on it too).
+    let n = (f as usize).checked_sub(Field::TunMetadata0 as usize)?;
+    (n < TLV_MAX_FIELDS as usize && Field::tun_metadata(n) == Some(f)).then_some(n)
 }
 
 impl TunTable {
@@ -341,7 +343,13 @@ mod tests {
             .apply(&add(vec![map(1, 1, 4, 2)]), NONE_IN_USE)
             .unwrap_or_else(|e| panic!("{e}"));
         let f = |n| Field::tun_metadata(n).unwrap_or(Field::TunnelId);
-        assert_eq!(tun_metadata_index(f(2)), Some(2));
+        for n in 0..64 {
+            assert_eq!(tun_metadata_index(f(n)), Some(n));
+        }
+        let others = Field::all()
+            .filter(|x| tun_metadata_index(*x).is_some())
+            .count();
+        assert_eq!(others, 64, "exactly the 64 tun_metadata fields");
         assert!(matches!(t.check_field(f(2)), Ok(Some(m)) if m.option_len == 4));
         assert_eq!(
             t.check_field(f(3)),
