@@ -244,12 +244,18 @@ impl crate::server::SessionFactory for BridgeSessions {
         tracing::info!(bridge = self.view.bridge.name(), %peer, "OpenFlow connection");
         let sub = crate::async_msg::Subscriber::new(outbound.clone());
         self.view.bridge.hub.subscribe(&sub);
-        Box::new(
+        let s =
             crate::ofconn::OfSession::new(self.view.clone(), self.versions.clone(), self.probe_ms)
                 .with_subscriber(sub)
                 // Flow monitor updates leave at once, not at the next tick.
-                .with_outbound(outbound),
-        )
+                .with_outbound(outbound);
+        // Connections without an inactivity probe are the management
+        // socket's: service connections.
+        Box::new(if self.probe_ms.is_none() {
+            s.as_service()
+        } else {
+            s
+        })
     }
 }
 

@@ -229,6 +229,13 @@ impl OfSession {
         }
     }
 
+    /// A service connection (Open vSwitch's OFCONN_SERVICE: `ovs-ofctl` on
+    /// the management socket), whose miss_send_len starts at 0.
+    pub fn as_service(mut self) -> OfSession {
+        self.settings.config.miss_send_len = 0;
+        self
+    }
+
     /// Sends flow monitor updates at once through `tx` (the connection's
     /// outbound queue) instead of with the session's next output.
     pub fn with_outbound(mut self, tx: tokio::sync::mpsc::Sender<Vec<u8>>) -> OfSession {

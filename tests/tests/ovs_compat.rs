@@ -291,8 +291,6 @@ const KNOWN_DIFFERENCES: &[Known] = &[
       "features reply: oxvs lacks QUEUE_STATS (all versions) and GROUP_STATS (1.1+)"),
     k("OpenFlow10 show br0", Both, Line("actions: output"),
       "OF1.0 features reply: oxvs does not list the `enqueue` action"),
-    k("* show br0", Both, Line("miss_send_len="),
-      "get-config: Open vSwitch gives ovs-ofctl's (service) connection miss_send_len=0, oxvs 128"),
     k("*", O, Line("current:    10GB-FD COPPER"),
       "port features: oxvs reports no `current` features for veths and its LOCAL tap (Open vSwitch reads 10GB-FD COPPER via ethtool)"),
     k("*", O, Line("speed: 10000 Mbps now"),
