@@ -53,6 +53,7 @@ fuzz_target!(|input: Input<'_>| {
             ttl: input.tun_ttl,
             flags: input.tun_flags,
         },
+        gso: Default::default(),
     };
     let frame = input.frame;
 

@@ -135,6 +135,12 @@ fn round_trips(m: &Message) -> bool {
                 | Message::SetPacketInFormat(_)
                 | Message::FlowModTableId(_)
                 | Message::MultipartRequest(_)
+                | Message::RoleStatus(_)
+                | Message::TlvTableMod(_)
+                | Message::TlvTableRequest
+                | Message::TlvTableReply(_)
+                | Message::CtFlushZone(_)
+                | Message::CtFlush(_)
                 | Message::Unparsed(_)
         ),
     }
