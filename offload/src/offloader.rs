@@ -561,7 +561,7 @@ impl<T: TcOps> Offloader<T> {
             return Placement::NotOffloaded(why.clone());
         }
         if let Some(e) = &self.caps.flower_error {
-            return Placement::NotOffloaded(format!("the kernel has no cls_flower ({e})"));
+            return Placement::NotOffloaded(format!("tc flower is unavailable ({e})"));
         }
         let in_port = f.key().in_port();
         if !self.ports.contains_key(&in_port) {

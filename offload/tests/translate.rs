@@ -666,7 +666,7 @@ fn a_kernel_without_flower_offloads_nothing_and_says_why() {
     let (k, m) = udp_flow();
     let f = install(&cache, &k, &m, vec![Action::Output(2)]);
     match o.placement(&f) {
-        Placement::NotOffloaded(r) => assert!(r.contains("no cls_flower"), "{r}"),
+        Placement::NotOffloaded(r) => assert!(r.contains("tc flower is unavailable"), "{r}"),
         p => panic!("{p:?}"),
     }
 }

@@ -114,7 +114,7 @@ pub struct OffloadedPort {
 impl OffloadedPort {
     fn open(name: &str, dp_port: u32, offload: &SharedOffloader) -> Result<OffloadedPort, String> {
         if let Some(e) = &offload.lock().capabilities().flower_error {
-            return Err(format!("the kernel has no cls_flower ({e})"));
+            return Err(format!("tc flower is unavailable ({e})"));
         }
         let ifindex = oxvs_offload::ifindex(name)
             .ok_or_else(|| format!("could not open network device {name} (No such device)"))?;

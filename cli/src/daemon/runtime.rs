@@ -88,9 +88,7 @@ impl Runtime {
         let caps = oxvs_offload::caps::probe();
         match &caps.flower_error {
             None => tracing::info!(actions = ?caps.actions, "tc flower offload available"),
-            Some(e) => tracing::info!(
-                "tc offload unavailable, switching in software only: the kernel has no cls_flower ({e})"
-            ),
+            Some(e) => tracing::info!("tc flower is unavailable ({e}): switching in software only"),
         }
         let tc = TcSocket::open().map_err(std::io::Error::other)?;
         let offload: SharedOffloader = Arc::new(parking_lot::Mutex::new(Offloader::new(
