@@ -266,6 +266,7 @@ impl UpcallHandler for RuleHandler {
             install: Some(MegaflowSpec {
                 mask,
                 actions: actions.clone(),
+                ..MegaflowSpec::default()
             }),
             actions,
         }

@@ -160,9 +160,14 @@ impl Datapath {
                     // or OpenFlow counters would miss one packet per flow.
                     if let Ok(i) = &installed {
                         let now = self.now_ms.load(Ordering::Relaxed);
-                        i.flow
-                            .stats
-                            .add(1, up.packet.len() as u64, up.key.tcp_flags(), now);
+                        let len = up.packet.len() as u64;
+                        i.flow.stats.add(1, len, up.key.tcp_flags(), now);
+                        if spec.credited {
+                            i.flow.add_credited(1, len);
+                        }
+                        if i.new {
+                            i.flow.set_watch_activity(!spec.quiet);
+                        }
                     }
                     match installed {
                         Ok(i) if !i.new => 0,

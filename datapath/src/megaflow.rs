@@ -147,6 +147,14 @@ pub struct Megaflow {
     pub actions: Actions,
     pub stats: FlowStats,
     dead: AtomicBool,
+    /// Packets and bytes of `stats` the slow path has already counted
+    /// (credited to its rules): its bookkeeping lives with the flow, so a
+    /// revalidator pass needs no table of its own.
+    credited_packets: AtomicU64,
+    credited_bytes: AtomicU64,
+    /// False when the slow path need not look at the flow just because it
+    /// is active (set at install from [`crate::upcall::MegaflowSpec::quiet`]).
+    watch: AtomicBool,
 }
 
 impl std::fmt::Debug for Megaflow {
@@ -170,6 +178,36 @@ impl Megaflow {
 
     pub fn mask(&self) -> &FlowKey {
         &self.mask.mask
+    }
+
+    /// Packets and bytes of the flow's counters already credited upstream.
+    pub fn credited(&self) -> (u64, u64) {
+        (
+            self.credited_packets.load(Ordering::Relaxed),
+            self.credited_bytes.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Counts traffic credited before the counters saw it (the handler's
+    /// own packet, also when another handler installed the flow first).
+    pub fn add_credited(&self, packets: u64, bytes: u64) {
+        self.credited_packets.fetch_add(packets, Ordering::Relaxed);
+        self.credited_bytes.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    pub fn set_credited(&self, packets: u64, bytes: u64) {
+        self.credited_packets.store(packets, Ordering::Relaxed);
+        self.credited_bytes.store(bytes, Ordering::Relaxed);
+    }
+
+    /// Whether the slow path wants to see the flow when it is active (true
+    /// unless its installer said otherwise).
+    pub fn watch_activity(&self) -> bool {
+        self.watch.load(Ordering::Relaxed)
+    }
+
+    pub fn set_watch_activity(&self, watch: bool) {
+        self.watch.store(watch, Ordering::Relaxed);
     }
 
     /// False once the flow was removed from the cache; an exact-match cache
@@ -460,6 +498,9 @@ impl MegaflowCache {
             actions,
             stats: FlowStats::default(),
             dead: AtomicBool::new(false),
+            credited_packets: AtomicU64::new(0),
+            credited_bytes: AtomicU64::new(0),
+            watch: AtomicBool::new(true),
         });
         st.flows.insert(Entry(flow.clone()), &guard);
         self.count.fetch_add(1, Ordering::Relaxed);

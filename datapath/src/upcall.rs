@@ -24,11 +24,19 @@ pub struct Upcall {
 }
 
 /// The megaflow a handler wants installed for a miss.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct MegaflowSpec {
     /// Which key bits the pipeline looked at.
     pub mask: FlowKey,
     pub actions: Actions,
+    /// The handler already counted the packet that missed wherever it
+    /// counts traffic: the flow's first packet starts out credited (see
+    /// [`crate::megaflow::Megaflow::credited`]).
+    pub credited: bool,
+    /// The slow path has nothing to do for the flow's traffic beyond its
+    /// counters (no MAC learning to refresh, say): see
+    /// [`crate::megaflow::Megaflow::watch_activity`].
+    pub quiet: bool,
 }
 
 /// A handler's answer to one upcall.

@@ -189,6 +189,7 @@ fn install_reply(mask: FlowKey, actions: Vec<Action>) -> UpcallReply {
         install: Some(MegaflowSpec {
             mask,
             actions: actions.clone(),
+            ..MegaflowSpec::default()
         }),
         actions,
     }
@@ -1352,6 +1353,7 @@ fn userspace_action_sends_an_action_upcall_and_the_packet_continues() {
             install: Some(MegaflowSpec {
                 mask: FlowKey::EXACT,
                 actions: acts(vec![Action::Drop]),
+                ..MegaflowSpec::default()
             }),
             actions: acts(vec![Action::Output(3)]),
         },

@@ -206,9 +206,10 @@ pub struct Bridge {
     frag_handling: std::sync::atomic::AtomicU8,
     /// Userspace-action cookies handed to the datapath, and what each means.
     packet_ins: Mutex<HashMap<u64, PacketInSpec>>,
-    /// Packets and bytes of each megaflow (by address) already credited to
-    /// OpenFlow rules.
-    pushed: Mutex<HashMap<usize, (u64, u64)>>,
+    /// Held while megaflow traffic is credited to OpenFlow rules (what was
+    /// credited is kept on each megaflow), so that two passes (the
+    /// revalidator's and a barrier's) never credit the same packets.
+    crediting: Mutex<()>,
     /// Bumped whenever forwarding may have changed (ports, MAC moves, flow
     /// tables).
     generation: AtomicU64,
@@ -251,7 +252,7 @@ impl Bridge {
                 entries: HashMap::new(),
             }),
             tables: RwLock::new(default_tables()),
-            pushed: Mutex::new(HashMap::new()),
+            crediting: Mutex::new(()),
             hub: AsyncHub::default(),
             port_config: Mutex::new(HashMap::new()),
             frag_handling: std::sync::atomic::AtomicU8::new(0),
@@ -381,15 +382,22 @@ impl Bridge {
     }
 
     fn translate_learning(&self, key: &FlowKey, learn: Learning, now: u64) -> Translation {
+        self.translate_normal(key, learn, now).0
+    }
+
+    /// A translation, and whether it ran NORMAL.
+    fn translate_normal(&self, key: &FlowKey, learn: Learning, now: u64) -> (Translation, bool) {
         let ports = self.ports.load();
         let view = PortView {
             ports: &ports,
             bridge: self,
             learn,
             now,
+            normal_used: std::cell::Cell::new(false),
         };
         let tables = self.tables();
-        Xlate::run(&tables, &view, key)
+        let t = Xlate::run(&tables, &view, key);
+        (t, view.normal_used.get())
     }
 
     /// Applies a flow_mod. Forwarding may change: the next revalidation
@@ -645,19 +653,22 @@ impl Bridge {
         let now = self.now_ms();
         // Credit each megaflow's new traffic to the OpenFlow rules it went
         // through, and refresh MAC learning for sources that are active.
-        let mut seen = self.pushed.lock();
-        let mut live = HashMap::with_capacity(seen.len());
+        let crediting = self.crediting.lock();
         dp.megaflows.for_each(|f| {
             let key = f.key();
             if !self.owns_dp_port(key.in_port()) {
                 return;
             }
             let s = f.stats.snapshot();
-            let id = Arc::as_ptr(f) as usize;
-            let (p0, b0) = seen.get(&id).copied().unwrap_or((0, 0));
-            live.insert(id, (s.packets, s.bytes));
-            let active = s.packets > 0 && dp_now_ms.saturating_sub(s.used_ms) <= active_ms;
+            let (p0, b0) = f.credited();
+            // Only flows whose translation learns (NORMAL) have anything to
+            // refresh when active; the others need a look only for new
+            // traffic.
+            let active = f.watch_activity()
+                && s.packets > 0
+                && dp_now_ms.saturating_sub(s.used_ms) <= active_ms;
             if s.packets > p0 || active {
+                f.set_credited(s.packets, s.bytes);
                 let learning = if active {
                     Learning::Refresh
                 } else {
@@ -678,8 +689,7 @@ impl Bridge {
                 );
             }
         });
-        *seen = live;
-        drop(seen);
+        drop(crediting);
         if self.macs.lock().expire(now) {
             self.generation.fetch_add(1, Ordering::Release);
         }
@@ -911,6 +921,7 @@ impl Bridge {
             bridge: self,
             learn: Learning::Off,
             now: self.now_ms(),
+            normal_used: std::cell::Cell::new(false),
         };
         let tables = self.tables();
         let t = Xlate::run_actions(&tables, &view, &key, in_ofp, &po.actions);
@@ -1241,6 +1252,8 @@ struct PortView<'a> {
     bridge: &'a Bridge,
     learn: Learning,
     now: u64,
+    /// Set when the translation ran NORMAL (its MAC learning).
+    normal_used: std::cell::Cell<bool>,
 }
 
 impl PortMap for PortView<'_> {
@@ -1263,6 +1276,7 @@ impl PortMap for PortView<'_> {
     }
 
     fn normal(&self, flow: &FlowWords, wc: &mut FlowWords) -> Vec<(u32, Option<u16>)> {
+        self.normal_used.set(true);
         self.bridge
             .normal(self.ports, flow, wc, self.learn, self.now)
     }
@@ -1359,18 +1373,30 @@ impl UpcallHandler for UpcallDispatcher {
                 install: Some(MegaflowSpec {
                     mask,
                     actions: Arc::from(Vec::new()),
+                    ..MegaflowSpec::default()
                 }),
                 actions: Arc::from(Vec::new()),
             };
         };
         match up.kind {
             UpcallKind::Miss => {
-                let (mask, actions) = b.xlate(&up.key, true, b.now_ms());
-                let actions: Arc<[Action]> = Arc::from(actions);
+                let now = b.now_ms();
+                let (t, normal) = b.translate_normal(&up.key, Learning::On, now);
+                // The packet that missed is credited here, with the rules
+                // at hand; the megaflow starts with it counted as credited,
+                // so the revalidator need not translate a new flow again.
+                let len = up.packet.len() as u64;
+                for r in &t.rules {
+                    r.value.stats.add(1, len, now);
+                }
+                crate::group::credit(&t.groups, 1, len);
+                let actions: Arc<[Action]> = Arc::from(t.actions);
                 UpcallReply {
                     install: Some(MegaflowSpec {
-                        mask,
+                        mask: t.mask,
                         actions: actions.clone(),
+                        credited: true,
+                        quiet: !normal,
                     }),
                     actions,
                 }
