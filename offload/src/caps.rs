@@ -90,6 +90,7 @@ fn probe_inner() -> Result<Capabilities, String> {
         let spec = FilterSpec {
             ifindex,
             prio: 1,
+            protocol: crate::tc::ETH_P_ALL,
             handle,
             options,
         };

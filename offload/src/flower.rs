@@ -60,6 +60,22 @@ pub struct Flower {
 }
 
 impl Flower {
+    /// The ethertype tc should check before flower runs: the outer one
+    /// (a tag's TPID). Flower's own ethertype key cannot tell an untagged
+    /// frame from a tagged one (at ingress the tag is already metadata and
+    /// the dissector looks through it); tc's protocol check can.
+    pub fn protocol(&self) -> u16 {
+        self.keys
+            .iter()
+            .find_map(|k| match k {
+                K::EthType(t) => Some(*t),
+                _ => None,
+            })
+            .unwrap_or(crate::tc::ETH_P_ALL)
+    }
+}
+
+impl Flower {
     /// The filter's flower options: keys, then the action list.
     pub fn options(&self, cls_flags: u32) -> Vec<K> {
         let mut v = self.keys.clone();
@@ -91,6 +107,7 @@ const CSUM_TCP: u32 = 8;
 const CSUM_UDP: u32 = 16;
 
 const NLA_F_NESTED: u16 = 0x8000;
+const TCA_ACT_MAX_PRIO: usize = 32;
 
 fn mac(v: u64) -> [u8; 6] {
     let b = v.to_be_bytes();
@@ -683,6 +700,11 @@ fn tc_actions(
             need("gact")?;
             out.push(drop_action(cookie));
         }
+    }
+    // The kernel parses at most TCA_ACT_MAX_PRIO actions and ignores the
+    // rest, which would cut off the final redirect or drop.
+    if out.len() > TCA_ACT_MAX_PRIO {
+        return Err(Reason::Action("more than 32 tc actions"));
     }
     for (i, a) in out.iter_mut().enumerate() {
         a.tab = i as u16 + 1;

@@ -19,9 +19,20 @@ use crate::tc::{
     CLS_FLAGS_SKIP_SW,
 };
 
-/// The priority of every offloaded megaflow (flower keeps many masks in one
-/// priority; megaflows do not overlap).
-pub const FLOW_PRIO: u16 = 1;
+/// The priority of the offloaded megaflows of one outer ethertype (flower
+/// keeps many masks in one priority, and megaflows do not overlap; but tc
+/// wants one protocol per priority).
+pub fn flow_prio(protocol: u16) -> u16 {
+    match protocol {
+        0x0800 => 1,
+        0x86dd => 2,
+        0x0806 => 3,
+        0x8100 => 4,
+        0x88a8 => 5,
+        crate::tc::ETH_P_ALL => 7,
+        _ => 6,
+    }
+}
 /// The catch-all that sends what no filter took to the switch.
 pub const MISS_PRIO: u16 = 0xfff0;
 const MISS_HANDLE: u32 = 1;
@@ -256,7 +267,7 @@ impl<T: TcOps> Offloader<T> {
             .collect();
         for k in stale {
             if let Some(f) = self.filters.remove(&k) {
-                let _ = self.tc.del_filter(f.ifindex, FLOW_PRIO, f.handle);
+                let _ = self.tc.del_filter(f.ifindex, f.spec.prio, f.handle);
                 self.counters.removed += 1;
             }
         }
@@ -285,11 +296,22 @@ impl<T: TcOps> Offloader<T> {
             });
         }
         self.detach_port(dp_port);
+        // Someone else's ingress filters (another tool's, an admin's) are
+        // not ours to wipe; a crashed oxvs's are.
+        if let Ok(existing) = self.tc.dump_filters(ifindex) {
+            if existing.iter().any(|i| i.cookie.as_deref() != Some(COOKIE)) {
+                return Err(TcError::Kernel {
+                    errno: libc::EBUSY,
+                    msg: Some("the device has tc ingress filters oxvs did not add".into()),
+                });
+            }
+        }
         let _ = self.tc.del_clsact(ifindex);
         self.tc.add_clsact(ifindex)?;
         let miss = FilterSpec {
             ifindex,
             prio: MISS_PRIO,
+            protocol: crate::tc::ETH_P_ALL,
             handle: MISS_HANDLE,
             options: flower::Flower {
                 keys: Vec::new(),
@@ -368,7 +390,7 @@ impl<T: TcOps> Offloader<T> {
             .collect();
         for k in &dead {
             if let Some(f) = self.filters.remove(k) {
-                if let Err(e) = self.tc.del_filter(f.ifindex, FLOW_PRIO, f.handle) {
+                if let Err(e) = self.tc.del_filter(f.ifindex, f.spec.prio, f.handle) {
                     if e.errno() != Some(libc::ENOENT) {
                         tracing::warn!(error = %e, "removing a tc filter");
                     }
@@ -436,7 +458,7 @@ impl<T: TcOps> Offloader<T> {
             };
             let by_handle: HashMap<u32, &FilterInfo> = dumped
                 .iter()
-                .filter(|i| i.prio == FLOW_PRIO)
+                .filter(|i| i.prio != MISS_PRIO)
                 .map(|i| (i.handle, i))
                 .collect();
             let mut missing = Vec::new();
@@ -513,7 +535,8 @@ impl<T: TcOps> Offloader<T> {
         port.next_handle = port.next_handle.checked_add(1).unwrap_or(MISS_HANDLE + 1);
         let spec = FilterSpec {
             ifindex: port.ifindex,
-            prio: FLOW_PRIO,
+            prio: flow_prio(fl.protocol()),
+            protocol: fl.protocol(),
             handle,
             options: fl.options(self.settings.policy.cls_flags()),
         };

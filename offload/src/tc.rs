@@ -87,6 +87,9 @@ pub const CLS_FLAGS_NOT_IN_HW: u32 = 8;
 pub struct FilterSpec {
     pub ifindex: u32,
     pub prio: u16,
+    /// The ethertype tc itself checks (the outer one: a VLAN tag's TPID),
+    /// or ETH_P_ALL.
+    pub protocol: u16,
     pub handle: u32,
     pub options: Vec<TcFilterFlowerOption>,
 }
@@ -94,7 +97,7 @@ pub struct FilterSpec {
 impl FilterSpec {
     /// The RTM_NEWTFILTER message for this filter.
     pub fn message(&self) -> TcMessage {
-        let mut m = filter_header(self.ifindex, self.prio, self.handle);
+        let mut m = filter_header(self.ifindex, self.prio, self.protocol, self.handle);
         m.attributes.push(TcAttribute::Kind("flower".into()));
         m.attributes.push(TcAttribute::Options(
             self.options.iter().cloned().map(TcOption::Flower).collect(),
@@ -103,13 +106,13 @@ impl FilterSpec {
     }
 }
 
-fn filter_header(ifindex: u32, prio: u16, handle: u32) -> TcMessage {
+fn filter_header(ifindex: u32, prio: u16, protocol: u16, handle: u32) -> TcMessage {
     TcMessage::from_parts(
         TcHeader {
             index: ifindex as i32,
             handle: TcHandle::from(handle),
             parent: TcHandle::from(INGRESS_PARENT),
-            info: (u32::from(prio) << 16) | u32::from(ETH_P_ALL.to_be()),
+            info: (u32::from(prio) << 16) | u32::from(protocol.to_be()),
             ..TcHeader::default()
         },
         Vec::new(),
@@ -179,7 +182,8 @@ impl TcSocket {
     }
 
     pub fn del_filter(&mut self, ifindex: u32, prio: u16, handle: u32) -> Result<(), TcError> {
-        let mut m = filter_header(ifindex, prio, handle);
+        // Protocol 0: whichever the filter has.
+        let mut m = filter_header(ifindex, prio, 0, handle);
         m.attributes.push(TcAttribute::Kind("flower".into()));
         self.request(RouteNetlinkMessage::DelTrafficFilter(m), 0)
             .map(drop)
@@ -187,9 +191,7 @@ impl TcSocket {
 
     /// Every filter on the ingress of `ifindex`, chain 0.
     pub fn dump_filters(&mut self, ifindex: u32) -> Result<Vec<FilterInfo>, TcError> {
-        let m = filter_header(ifindex, 0, 0);
-        let mut m = m;
-        m.header.info = 0;
+        let m = filter_header(ifindex, 0, 0, 0);
         let all = self.dump(RouteNetlinkMessage::GetTrafficFilter(m))?;
         Ok(all
             .into_iter()

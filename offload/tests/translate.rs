@@ -149,6 +149,7 @@ fn spec(key: &FlowKey, mask: &FlowKey, actions: &[Action]) -> FilterSpec {
     FilterSpec {
         ifindex: 11,
         prio: 1,
+        protocol: fl.protocol(),
         handle: 7,
         options: fl.options(CLS_FLAGS_SKIP_SW),
     }
@@ -161,8 +162,9 @@ fn udp_five_tuple_to_one_port_is_keys_and_a_redirect() {
     assert_eq!(back.header.index, 11);
     assert_eq!(u32::from(back.header.handle), 7);
     assert_eq!(u32::from(back.header.parent), 0xffff_fff2);
-    // prio 1, protocol ETH_P_ALL in network order.
-    assert_eq!(back.header.info, (1 << 16) | 0x0300);
+    // prio 1; tc itself checks the outer ethertype (IPv4, network order),
+    // so tagged frames never reach an untagged megaflow's filter.
+    assert_eq!(back.header.info, (1 << 16) | 0x0008);
     let opts = flower_options(&back);
     let want = [
         K::EthType(0x0800),
@@ -687,16 +689,19 @@ fn what_a_crashed_oxvs_left_is_cleared_and_nothing_else() {
         FilterSpec {
             ifindex: 20,
             prio: 5,
+            protocol: 0x0800,
             handle: 9,
             options: vec![K::EthType(0x0800)],
         },
     );
     assert!(!o.clear_stale(20));
     assert_eq!(o.tc().qdiscs, [20]);
-    // Attaching replaces whatever was there.
-    o.attach_port(2, "veth2", 20, 98).expect("attach");
-    assert!(!o.tc().filters.contains_key(&(20, 5, 9)));
-    assert!(o.tc().filters.contains_key(&(20, 0xfff0, 1)));
+    // Nor does oxvs take that device over.
+    let e = o
+        .attach_port(2, "veth2", 20, 98)
+        .expect_err("foreign filters");
+    assert_eq!(e.errno(), Some(libc::EBUSY));
+    assert!(o.tc().filters.contains_key(&(20, 5, 9)));
 }
 
 #[test]

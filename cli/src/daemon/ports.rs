@@ -73,9 +73,11 @@ pub fn open_port(
     };
     let redirect = match ty {
         PortType::System => oxvs_offload::ifindex(name).map(Redirect::Egress),
-        // What the datapath writes to a tap, the kernel receives on it.
-        PortType::Internal | PortType::Tap => oxvs_offload::ifindex(name).map(Redirect::Ingress),
-        PortType::Pcap => None,
+        // An internal/tap port would need mirred's ingress redirect, and a
+        // frame redirected that way keeps the packet type it had on the
+        // input device (OTHERHOST for the port's MAC), which the host stack
+        // drops: flows into these ports stay in software.
+        PortType::Internal | PortType::Tap | PortType::Pcap => None,
     };
     offload.lock().set_output(dp_port, redirect);
     Ok(port)

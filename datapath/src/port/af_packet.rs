@@ -351,7 +351,10 @@ impl AfPacketPort {
             return Err(io_err(io::Error::last_os_error()));
         }
 
-        if opts.promisc && opts.receive {
+        // A send-only socket still asks for promiscuous mode when told to:
+        // its owner receives the device's frames elsewhere (tc's miss
+        // channel), and a NIC filters unicast by MAC before tc sees it.
+        if opts.promisc {
             let mreq = PacketMreq {
                 mr_ifindex: ifindex,
                 mr_type: PACKET_MR_PROMISC,
