@@ -33,6 +33,18 @@ fn topology(n: u8) -> (Netns, Vec<Host>) {
     (sw, hosts)
 }
 
+/// `topology(n)` with oxvsd running and every host's port on br0.
+fn bridge_of(n: u8) -> (Netns, Vec<Host>, Dirs, Daemon) {
+    let (sw, hosts) = topology(n);
+    let dirs = Dirs::new();
+    let d = Daemon::start(BINS, &dirs, &sw);
+    ctl_ok(BINS, &dirs, &["add-br", "br0"]);
+    for h in &hosts {
+        ctl_ok(BINS, &dirs, &["add-port", "br0", &h.port]);
+    }
+    (sw, hosts, dirs, d)
+}
+
 fn read(path: &std::path::Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
@@ -717,13 +729,7 @@ fn a_meter_rate_limits_and_counts_its_drops() {
         eprintln!("SKIP a_meter_rate_limits...: ovs-ofctl is not installed");
         return;
     }
-    let (sw, hosts) = topology(2);
-    let dirs = Dirs::new();
-    let _d = Daemon::start(BINS, &dirs, &sw);
-    ctl_ok(BINS, &dirs, &["add-br", "br0"]);
-    for h in &hosts {
-        ctl_ok(BINS, &dirs, &["add-port", "br0", &h.port]);
-    }
+    let (_sw, hosts, dirs, _d) = bridge_of(2);
     ping(&hosts[0], &hosts[1]);
     let o13 = |args: &[&str]| {
         let mut v = vec!["-O", "OpenFlow13"];
@@ -783,13 +789,7 @@ fn ofproto_trace_shows_the_path_through_the_tables() {
         eprintln!("SKIP ofproto_trace...: ovs-ofctl is not installed");
         return;
     }
-    let (sw, hosts) = topology(2);
-    let dirs = Dirs::new();
-    let _d = Daemon::start(BINS, &dirs, &sw);
-    ctl_ok(BINS, &dirs, &["add-br", "br0"]);
-    for h in &hosts {
-        ctl_ok(BINS, &dirs, &["add-port", "br0", &h.port]);
-    }
+    let (_sw, _hosts, dirs, _d) = bridge_of(2);
     ofctl(
         &dirs,
         &[
