@@ -23,8 +23,9 @@
 //! chosen in xlate from a hash of the flow's fields.
 //!
 //! Meters are kept, configured and dumped, and count the traffic of the
-//! flows that use them, but the datapath has no meter action: traffic is
-//! not rate-limited and band counters stay at zero.
+//! flows that use them; each has a datapath meter (token buckets) that the
+//! megaflows' meter action runs packets through, so drop bands rate-limit
+//! and count what they drop. DSCP-remark bands are accepted but not applied.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -765,8 +766,8 @@ pub fn group_features(version: Version) -> GroupFeatures {
     }
 }
 
-/// What this switch's meters support. Meters are configured and reported
-/// but not enforced by the datapath.
+/// What this switch's meters support. Drop bands are enforced by the
+/// datapath; DSCP-remark bands are accepted but mark nothing.
 pub fn meter_features() -> MeterFeatures {
     MeterFeatures {
         max_meter: MAX_METERS,

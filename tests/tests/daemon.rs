@@ -199,13 +199,7 @@ fn traffic_crosses_the_bridge_and_dump_flows_shows_megaflows() {
     if skip_unless_root("traffic_crosses_the_bridge_and_dump_flows_shows_megaflows") {
         return;
     }
-    let (sw, hosts) = topology(3);
-    let dirs = Dirs::new();
-    let _d = Daemon::start(BINS, &dirs, &sw);
-    ctl_ok(BINS, &dirs, &["add-br", "br0"]);
-    for h in &hosts {
-        ctl_ok(BINS, &dirs, &["add-port", "br0", &h.port]);
-    }
+    let (_sw, hosts, dirs, _d) = bridge_of(3);
     ping(&hosts[0], &hosts[1]);
     ping(&hosts[0], &hosts[2]);
     ping(&hosts[1], &hosts[2]);
@@ -466,13 +460,7 @@ fn a_deleted_interface_marks_its_port_down_and_the_rest_keeps_forwarding() {
     if skip_unless_root("a_deleted_interface_marks_its_port_down_and_the_rest_keeps_forwarding") {
         return;
     }
-    let (sw, hosts) = topology(3);
-    let dirs = Dirs::new();
-    let _d = Daemon::start(BINS, &dirs, &sw);
-    ctl_ok(BINS, &dirs, &["add-br", "br0"]);
-    for h in &hosts {
-        ctl_ok(BINS, &dirs, &["add-port", "br0", &h.port]);
-    }
+    let (sw, hosts, dirs, _d) = bridge_of(3);
     ping(&hosts[0], &hosts[2]);
     ping(&hosts[0], &hosts[1]);
 
@@ -649,12 +637,7 @@ fn ovs_ofctl_programs_the_bridge_and_fail_mode_is_honoured() {
         eprintln!("SKIP ovs_ofctl_programs_the_bridge_and_fail_mode_is_honoured: ovs-ofctl is not installed (apt openvswitch-common)");
         return;
     }
-    let (sw, hosts) = topology(2);
-    let dirs = Dirs::new();
-    let mut d = Daemon::start(BINS, &dirs, &sw);
-    ctl_ok(BINS, &dirs, &["add-br", "br0"]);
-    ctl_ok(BINS, &dirs, &["add-port", "br0", "p1"]);
-    ctl_ok(BINS, &dirs, &["add-port", "br0", "p2"]);
+    let (sw, hosts, dirs, mut d) = bridge_of(2);
 
     let show = ofctl(&dirs, &["show", "br0"]);
     for needle in [" 1(p1): addr:", " 2(p2): addr:", " LOCAL(br0): addr:"] {
