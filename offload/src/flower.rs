@@ -432,11 +432,7 @@ impl Pedit {
         if self.csum != 0 {
             let mut p = tc_gen(TC_ACT_PIPE);
             p.extend_from_slice(&self.csum.to_ne_bytes());
-            out.push(action(
-                "csum",
-                cookie,
-                vec![TcActionOption::Other(DefaultNla::new(1, p))],
-            ));
+            out.push(action("csum", cookie, vec![raw(1, p)]));
         }
         self.keys.clear();
         self.csum = 0;
@@ -484,10 +480,12 @@ fn pedit_options(keys: &[(u16, u32, [u8; 4], [u8; 4])]) -> Vec<TcActionOption> {
         push_nla(&mut inner, 2, &0u16.to_ne_bytes());
         push_nla(&mut ex, 6 | NLA_F_NESTED, &inner);
     }
-    vec![
-        TcActionOption::Other(DefaultNla::new(4, sel)),
-        TcActionOption::Other(DefaultNla::new(5 | NLA_F_NESTED, ex)),
-    ]
+    vec![raw(4, sel), raw(5 | NLA_F_NESTED, ex)]
+}
+
+/// An action option netlink-packet-route has no type for, as bytes.
+fn raw(ty: u16, value: Vec<u8>) -> TcActionOption {
+    TcActionOption::Other(DefaultNla::new(ty, value))
 }
 
 fn push_nla(buf: &mut Vec<u8>, ty: u16, value: &[u8]) {
@@ -512,11 +510,7 @@ fn action(kind: &str, cookie: &[u8], options: Vec<TcActionOption>) -> TcAction {
 
 /// act_gact with the given verdict (drop: TC_ACT_SHOT).
 pub fn gact(verdict: i32, cookie: &[u8]) -> TcAction {
-    action(
-        "gact",
-        cookie,
-        vec![TcActionOption::Other(DefaultNla::new(2, tc_gen(verdict)))],
-    )
+    action("gact", cookie, vec![raw(2, tc_gen(verdict))])
 }
 
 pub fn drop_action(cookie: &[u8]) -> TcAction {
@@ -552,20 +546,11 @@ pub fn mirred(to: Redirect, redirect: bool, cookie: &[u8]) -> TcAction {
 fn vlan(v_action: i32, tpid: u16, tci: Option<u16>, cookie: &[u8]) -> TcAction {
     let mut p = tc_gen(TC_ACT_PIPE);
     p.extend_from_slice(&v_action.to_ne_bytes());
-    let mut opts = vec![TcActionOption::Other(DefaultNla::new(2, p))];
+    let mut opts = vec![raw(2, p)];
     if let Some(tci) = tci {
-        opts.push(TcActionOption::Other(DefaultNla::new(
-            3,
-            (tci & 0x0fff).to_ne_bytes().to_vec(),
-        )));
-        opts.push(TcActionOption::Other(DefaultNla::new(
-            4,
-            tpid.to_be_bytes().to_vec(),
-        )));
-        opts.push(TcActionOption::Other(DefaultNla::new(
-            6,
-            vec![(tci >> 13) as u8],
-        )));
+        opts.push(raw(3, (tci & 0x0fff).to_ne_bytes().to_vec()));
+        opts.push(raw(4, tpid.to_be_bytes().to_vec()));
+        opts.push(raw(6, vec![(tci >> 13) as u8]));
     }
     action("vlan", cookie, opts)
 }
@@ -585,30 +570,15 @@ pub fn probe_action(kind: &str) -> TcAction {
         "csum" => {
             let mut p = tc_gen(TC_ACT_PIPE);
             p.extend_from_slice(&CSUM_IPV4HDR.to_ne_bytes());
-            action(
-                "csum",
-                &[],
-                vec![TcActionOption::Other(DefaultNla::new(1, p))],
-            )
+            action("csum", &[], vec![raw(1, p)])
         }
         "tunnel_key" => {
             // struct tc_tunnel_key { tc_gen; int t_action = UNSET (2) }
             let mut p = tc_gen(TC_ACT_PIPE);
             p.extend_from_slice(&2i32.to_ne_bytes());
-            action(
-                "tunnel_key",
-                &[],
-                vec![TcActionOption::Other(DefaultNla::new(2, p))],
-            )
+            action("tunnel_key", &[], vec![raw(2, p)])
         }
-        "ct" => action(
-            "ct",
-            &[],
-            vec![TcActionOption::Other(DefaultNla::new(
-                1,
-                tc_gen(TC_ACT_PIPE),
-            ))],
-        ),
+        "ct" => action("ct", &[], vec![raw(1, tc_gen(TC_ACT_PIPE))]),
         other => action(other, &[], Vec::new()),
     }
 }
