@@ -26,6 +26,11 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install --locked cargo-nextest
 fi
 
+# The property tests draw the same cases on every run of this script, so
+# that a red run is reproducible and a green one stays green; run
+# `cargo nextest run` directly (or set another seed) to explore new cases.
+export PROPTEST_RNG_SEED="${PROPTEST_RNG_SEED:-20261125}"
+
 # nextest does not run doc tests; run them first so that nextest's summary
 # is the last thing printed.
 cargo test --workspace --doc --quiet

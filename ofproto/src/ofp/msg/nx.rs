@@ -286,6 +286,26 @@ impl CtTuple {
         Ok(t)
     }
 
+    /// Keeps what a tuple can say for `ip_proto`: ICMP tuples carry an id,
+    /// type and code, all others ports. (OVS keeps them in one union, so
+    /// the other kind's values are never told apart on the way out.)
+    fn for_proto(self, ip_proto: u8) -> CtTuple {
+        if is_icmp(ip_proto) {
+            CtTuple {
+                src_port: 0,
+                dst_port: 0,
+                ..self
+            }
+        } else {
+            CtTuple {
+                icmp_id: 0,
+                icmp_type: 0,
+                icmp_code: 0,
+                ..self
+            }
+        }
+    }
+
     /// Writes the tuple as OVS's `ofp_ct_tuple_encode` does: addresses
     /// when set; for ICMP the id, type and code always, otherwise the ports
     /// when nonzero; nothing at all for an empty tuple.
@@ -373,6 +393,8 @@ impl CtFlush {
                 _ => {}
             }
         }
+        f.orig = f.orig.for_proto(ip_proto);
+        f.reply = f.reply.for_proto(ip_proto);
         Ok(f)
     }
 
@@ -513,6 +535,33 @@ mod tests {
         let mut w = Writer::new();
         icmp.encode(&mut w);
         assert_eq!(CtFlush::decode(&mut rd(w.as_slice())), Ok(icmp));
+    }
+
+    #[test]
+    fn ct_flush_keeps_only_what_the_protocol_can_say() {
+        // ip_proto 32 with an ICMP code in the reply tuple (found by the
+        // mutation proptest): the code cannot be sent back out, so it is
+        // not kept on the way in either.
+        let mut n = Writer::new();
+        put_prop(&mut n, NXT_CT_TUPLE_SRC_PORT, &[0, 9, 0, 0]);
+        put_prop(&mut n, NXT_CT_TUPLE_ICMP_CODE, &[1]);
+        let mut w = Writer::new();
+        w.u8(32).zeros(7);
+        put_prop(
+            &mut w,
+            NXT_CT_REPLY_TUPLE,
+            &[&[0u8; 4][..], n.as_slice()].concat(),
+        );
+        let f = CtFlush::decode(&mut rd(w.as_slice()));
+        let want = CtTuple {
+            src_port: 9,
+            ..CtTuple::default()
+        };
+        assert_eq!(f.as_ref().map(|f| f.reply), Ok(want));
+        let Ok(f) = f else { return };
+        let mut again = Writer::new();
+        f.encode(&mut again);
+        assert_eq!(CtFlush::decode(&mut rd(again.as_slice())), Ok(f));
     }
 
     #[test]
