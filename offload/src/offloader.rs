@@ -152,6 +152,8 @@ pub struct OffloadCounters {
 struct PortState {
     ifindex: u32,
     name: String,
+    /// Where the catch-all sends misses (to put it back if it goes).
+    miss_ifindex: u32,
     next_handle: u32,
 }
 
@@ -182,6 +184,10 @@ pub struct Offloader<T: TcOps> {
     /// Where outputs to each datapath port go in tc terms.
     outputs: HashMap<u32, Redirect>,
     filters: HashMap<usize, Filter>,
+    /// Filters of dead megaflows whose deletion failed (not for want of
+    /// the filter): tried again at each removal pass, so none is left to
+    /// forward a flow the switch has dropped.
+    undeleted: Vec<(u32, u16, u32)>,
     /// Megaflows tc refused or cannot express, and why (not tried again).
     refused: HashMap<usize, (Arc<Megaflow>, String)>,
     /// When each candidate megaflow was first seen established (for
@@ -204,6 +210,26 @@ impl Devices for DevView<'_> {
     }
 }
 
+/// The lowest-priority filter of an attached device: everything no flow
+/// filter took goes to the switch through the miss device.
+fn catch_all(ifindex: u32, miss_ifindex: u32) -> FilterSpec {
+    FilterSpec {
+        ifindex,
+        prio: MISS_PRIO,
+        protocol: crate::tc::ETH_P_ALL,
+        handle: MISS_HANDLE,
+        options: flower::Flower {
+            keys: Vec::new(),
+            actions: vec![{
+                let mut a = flower::mirred(Redirect::Egress(miss_ifindex), true, COOKIE);
+                a.tab = 1;
+                a
+            }],
+        }
+        .options(CLS_FLAGS_SKIP_HW),
+    }
+}
+
 fn id(f: &Arc<Megaflow>) -> usize {
     Arc::as_ptr(f) as usize
 }
@@ -217,6 +243,7 @@ impl<T: TcOps> Offloader<T> {
             ports: HashMap::new(),
             outputs: HashMap::new(),
             filters: HashMap::new(),
+            undeleted: Vec::new(),
             refused: HashMap::new(),
             seen: HashMap::new(),
             counters: OffloadCounters::default(),
@@ -267,8 +294,7 @@ impl<T: TcOps> Offloader<T> {
             .collect();
         for k in stale {
             if let Some(f) = self.filters.remove(&k) {
-                let _ = self.tc.del_filter(f.ifindex, f.spec.prio, f.handle);
-                self.counters.removed += 1;
+                self.delete_filter(f.ifindex, f.spec.prio, f.handle);
             }
         }
         self.refused.retain(|_, (f, _)| !outputs_to(f));
@@ -308,22 +334,7 @@ impl<T: TcOps> Offloader<T> {
         }
         let _ = self.tc.del_clsact(ifindex);
         self.tc.add_clsact(ifindex)?;
-        let miss = FilterSpec {
-            ifindex,
-            prio: MISS_PRIO,
-            protocol: crate::tc::ETH_P_ALL,
-            handle: MISS_HANDLE,
-            options: flower::Flower {
-                keys: Vec::new(),
-                actions: vec![{
-                    let mut a = flower::mirred(Redirect::Egress(miss_ifindex), true, COOKIE);
-                    a.tab = 1;
-                    a
-                }],
-            }
-            .options(CLS_FLAGS_SKIP_HW),
-        };
-        if let Err(e) = self.tc.add_filter(&miss) {
+        if let Err(e) = self.tc.add_filter(&catch_all(ifindex, miss_ifindex)) {
             let _ = self.tc.del_clsact(ifindex);
             return Err(e);
         }
@@ -332,6 +343,7 @@ impl<T: TcOps> Offloader<T> {
             PortState {
                 ifindex,
                 name: name.to_owned(),
+                miss_ifindex,
                 next_handle: MISS_HANDLE + 1,
             },
         );
@@ -368,6 +380,7 @@ impl<T: TcOps> Offloader<T> {
         };
         let _ = self.tc.del_clsact(p.ifindex);
         self.filters.retain(|_, f| f.in_port != dp_port);
+        self.undeleted.retain(|d| d.0 != p.ifindex);
         tracing::info!(port = p.name, "tc offload detached");
     }
 
@@ -382,6 +395,9 @@ impl<T: TcOps> Offloader<T> {
     /// Removes the filters of megaflows that left the cache. Runs before a
     /// barrier reply, after the bridge's revalidation removed stale flows.
     pub fn remove_dead(&mut self) -> usize {
+        for (ifindex, prio, handle) in std::mem::take(&mut self.undeleted) {
+            self.delete_filter(ifindex, prio, handle);
+        }
         let dead: Vec<usize> = self
             .filters
             .iter()
@@ -390,25 +406,52 @@ impl<T: TcOps> Offloader<T> {
             .collect();
         for k in &dead {
             if let Some(f) = self.filters.remove(k) {
-                if let Err(e) = self.tc.del_filter(f.ifindex, f.spec.prio, f.handle) {
-                    if e.errno() != Some(libc::ENOENT) {
-                        tracing::warn!(error = %e, "removing a tc filter");
-                    }
-                }
-                self.counters.removed += 1;
+                self.delete_filter(f.ifindex, f.spec.prio, f.handle);
             }
         }
         self.refused.retain(|_, (f, _)| f.is_alive());
         dead.len()
     }
 
-    /// One revalidator pass: dead flows' filters go, tc's counters are
-    /// credited to their megaflows (with tc's last-use time, on the
-    /// datapath clock `now_ms`), vanished filters are reinstalled, and
-    /// newly established megaflows are offered to tc.
+    /// Deletes one filter, or keeps it in `undeleted` for the next pass if
+    /// the kernel failed for another reason than the filter (or its
+    /// device) being gone already.
+    fn delete_filter(&mut self, ifindex: u32, prio: u16, handle: u32) {
+        match self.tc.del_filter(ifindex, prio, handle) {
+            Ok(()) => self.counters.removed += 1,
+            Err(e) if matches!(e.errno(), Some(libc::ENOENT) | Some(libc::ENODEV)) => {
+                self.counters.removed += 1
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, ifindex, handle, "removing a tc filter; will retry");
+                self.counters.kernel_errors += 1;
+                self.undeleted.push((ifindex, prio, handle));
+            }
+        }
+    }
+
+    /// The number of filters whose deletion is still to be retried.
+    pub fn undeleted(&self) -> usize {
+        self.undeleted.len()
+    }
+
+    /// One revalidator pass: [`Offloader::sync_stats`], then every
+    /// established megaflow offered to tc.
     pub fn sync(&mut self, cache: &MegaflowCache, now_ms: u64) {
+        let offers = self.sync_stats(cache, now_ms);
+        self.offer_established(&offers);
+    }
+
+    /// Dead flows' filters go, tc's counters are credited to their
+    /// megaflows (with tc's last-use time, on the datapath clock
+    /// `now_ms`), vanished filters are reinstalled; returns the megaflows
+    /// now established, for [`Offloader::offer_established`]. (Split so
+    /// that a caller sharing the offloader can offer a flood of new flows
+    /// a few at a time, letting a barrier's [`Offloader::remove_dead`] in
+    /// between.)
+    pub fn sync_stats(&mut self, cache: &MegaflowCache, now_ms: u64) -> Vec<Arc<Megaflow>> {
         if self.ports.is_empty() {
-            return;
+            return Vec::new();
         }
         self.remove_dead();
         self.read_stats(now_ms);
@@ -434,8 +477,17 @@ impl<T: TcOps> Offloader<T> {
             }
         });
         self.seen = seen;
-        for f in offer {
-            self.offer(&f);
+        offer
+    }
+
+    /// Offers established megaflows to tc; those that died or were placed
+    /// since [`Offloader::sync_stats`] picked them are passed over.
+    pub fn offer_established(&mut self, flows: &[Arc<Megaflow>]) {
+        for f in flows {
+            let k = id(f);
+            if f.is_alive() && !self.filters.contains_key(&k) && !self.refused.contains_key(&k) {
+                self.offer(f);
+            }
         }
     }
 
@@ -456,6 +508,13 @@ impl<T: TcOps> Offloader<T> {
                     continue;
                 }
             };
+            if !dumped.iter().any(|i| i.prio == MISS_PRIO) {
+                // The catch-all, or the whole clsact, was deleted behind our
+                // back: misses would reach the host's stack instead of the
+                // switch, so it is put back (the flows' filters follow
+                // below as vanished ones).
+                self.restore_catch_all(dp_port);
+            }
             let by_handle: HashMap<u32, &FilterInfo> = dumped
                 .iter()
                 .filter(|i| i.prio != MISS_PRIO)
@@ -509,6 +568,24 @@ impl<T: TcOps> Offloader<T> {
                             .insert(k, (f.flow, format!("reinstall refused by the kernel: {e}")));
                     }
                 }
+            }
+        }
+    }
+
+    fn restore_catch_all(&mut self, dp_port: u32) {
+        let Some(p) = self.ports.get(&dp_port) else {
+            return;
+        };
+        let (ifindex, miss) = (p.ifindex, p.miss_ifindex);
+        tracing::warn!(ifindex, "tc catch-all vanished; restoring the ingress");
+        // EEXIST when only the filter went; any other failure shows in
+        // the filter's add.
+        let _ = self.tc.add_clsact(ifindex);
+        match self.tc.add_filter(&catch_all(ifindex, miss)) {
+            Ok(()) => self.counters.healed += 1,
+            Err(e) => {
+                tracing::warn!(error = %e, ifindex, "restoring the tc catch-all");
+                self.counters.kernel_errors += 1;
             }
         }
     }

@@ -263,11 +263,11 @@ fn ipv4_and_port_rewrites_are_pedit_keys_with_checksums() {
     let (k, m) = udp_flow();
     let set_ip = SetHeader::Ipv4 {
         value: Ipv4Set {
-            dst: 0xc0a8_0109,
+            ttl: 9,
             ..Ipv4Set::default()
         },
         mask: Ipv4Set {
-            dst: u32::MAX,
+            ttl: 0xff,
             ..Ipv4Set::default()
         },
     };
@@ -341,8 +341,8 @@ fn ipv4_and_port_rewrites_are_pedit_keys_with_checksums() {
     assert_eq!(
         got,
         vec![
-            // IPv4 destination: the whole word at offset 16.
-            (2, 16, [0, 0, 0, 0], [192, 168, 1, 9]),
+            // IPv4 TTL: the first byte of the word at offset 8.
+            (2, 8, [0, 0xff, 0xff, 0xff], [9, 0, 0, 0]),
             // Source MAC: bytes 6-7 of word 4 and all of word 8.
             (1, 4, [0xff, 0xff, 0, 0], [0, 0, 2, 0]),
             (1, 8, [0, 0, 0, 0], [0, 0, 0, 0xaa]),
@@ -351,8 +351,58 @@ fn ipv4_and_port_rewrites_are_pedit_keys_with_checksums() {
         ]
     );
     let csum = raw_option(&acts[1], 1);
-    // IPv4 header + UDP (pseudo-header and port).
+    // IPv4 header + UDP (for the port).
     assert_eq!(u32_at(&csum, 20), 1 | 16);
+}
+
+#[test]
+fn address_rewrites_are_offloaded_only_where_tc_keeps_checksums_right() {
+    let set_dst = Action::Set(SetHeader::Ipv4 {
+        value: Ipv4Set {
+            dst: 0xc0a8_0109,
+            ..Ipv4Set::default()
+        },
+        mask: Ipv4Set {
+            dst: u32::MAX,
+            ..Ipv4Set::default()
+        },
+    });
+    let d = devs();
+    let t = |k: &FlowKey, m: &FlowKey| {
+        flower::translate(k, m, &[set_dst.clone(), Action::Output(2)], &d, b"")
+    };
+    // UDP and TCP: a GSO packet's partial checksum would keep the old
+    // pseudo-header, since act_csum skips GSO packets.
+    let (k, m) = udp_flow();
+    let gso = Some(Reason::Action(
+        "address rewrite of TCP or UDP (act_csum skips GSO packets)",
+    ));
+    assert_eq!(t(&k, &m).err(), gso);
+    let (mut kt, mt) = (k, m);
+    kt.set_nw_proto(6);
+    assert_eq!(t(&kt, &mt).err(), gso);
+    // Neither is known to be ruled out when the protocol is wildcarded.
+    let mut mw = m;
+    mw.set_nw_proto(0);
+    mw.set_tp_src(0);
+    mw.set_tp_dst(0);
+    assert_eq!(t(&k.masked(&mw), &mw).err(), gso);
+    // ICMP has no pseudo-header: pedit and an IPv4 header checksum.
+    let (mut ki, mut mi) = (k, m);
+    ki.set_nw_proto(1);
+    ki.set_tp_src(8);
+    ki.set_tp_dst(0);
+    mi.set_tp_src(0xff);
+    mi.set_tp_dst(0xff);
+    let opts = flower_options(&round_trip(&spec(
+        &ki,
+        &mi,
+        &[set_dst.clone(), Action::Output(2)],
+    )));
+    let acts = actions_of(&opts);
+    let kinds: Vec<_> = acts.iter().map(kind_of).collect();
+    assert_eq!(kinds, ["pedit", "csum", "mirred"]);
+    assert_eq!(u32_at(&raw_option(&acts[1], 1), 20), 1, "IPv4 header only");
 }
 
 #[test]
@@ -460,12 +510,20 @@ struct FakeTc {
     filters: HashMap<(u32, u16, u32), FilterSpec>,
     counts: HashMap<(u32, u32), (u64, u64, Option<u64>)>,
     refuse_with: Option<i32>,
+    /// Deletions fail with this errno while set.
+    fail_deletes: Option<i32>,
     log: Vec<String>,
 }
 
 impl TcOps for FakeTc {
     fn add_clsact(&mut self, ifindex: u32) -> Result<(), TcError> {
         self.log.push(format!("add clsact {ifindex}"));
+        if self.qdiscs.contains(&ifindex) {
+            return Err(TcError::Kernel {
+                errno: libc::EEXIST,
+                msg: None,
+            });
+        }
         self.qdiscs.push(ifindex);
         Ok(())
     }
@@ -493,6 +551,9 @@ impl TcOps for FakeTc {
     fn del_filter(&mut self, ifindex: u32, prio: u16, handle: u32) -> Result<(), TcError> {
         self.log
             .push(format!("del filter {ifindex} {prio} {handle}"));
+        if let Some(errno) = self.fail_deletes {
+            return Err(TcError::Kernel { errno, msg: None });
+        }
         self.filters
             .remove(&(ifindex, prio, handle))
             .map(drop)
@@ -611,6 +672,67 @@ fn established_flows_go_to_tc_and_their_counters_come_back() {
     assert_eq!(o.remove_dead(), 1);
     assert!(!o.tc().filters.contains_key(&(11, 1, handle)));
     assert_eq!(o.offloaded(), 0);
+}
+
+#[test]
+fn a_filter_the_kernel_failed_to_delete_is_deleted_later() {
+    let mut o = offloader();
+    let cache = MegaflowCache::new();
+    let (k, m) = udp_flow();
+    let f = install(&cache, &k, &m, vec![Action::Output(2)]);
+    f.stats.add(2, 200, 0, 1);
+    o.sync(&cache, 10);
+    let (_, handle) = o.handle_of(&f).expect("filter");
+    assert!(cache.remove(&f));
+    o.tc().fail_deletes = Some(libc::ENOBUFS);
+    o.remove_dead();
+    // Still in tc, and remembered.
+    assert!(o.tc().filters.contains_key(&(11, 1, handle)));
+    assert_eq!((o.offloaded(), o.undeleted()), (0, 1));
+    o.remove_dead();
+    assert_eq!(o.undeleted(), 1);
+    o.tc().fail_deletes = None;
+    o.remove_dead();
+    assert!(!o.tc().filters.contains_key(&(11, 1, handle)));
+    assert_eq!(o.undeleted(), 0);
+    // A filter that is gone already counts as deleted.
+    let g = install(&cache, &k, &m, vec![Action::Output(2)]);
+    g.stats.add(2, 200, 0, 1);
+    o.sync(&cache, 20);
+    let (_, h2) = o.handle_of(&g).expect("filter");
+    o.tc().filters.remove(&(11, 1, h2));
+    assert!(cache.remove(&g));
+    o.remove_dead();
+    assert_eq!(o.undeleted(), 0);
+}
+
+#[test]
+fn a_deleted_catch_all_or_qdisc_is_put_back_with_the_flows() {
+    let mut o = offloader();
+    let cache = MegaflowCache::new();
+    let (k, m) = udp_flow();
+    let f = install(&cache, &k, &m, vec![Action::Output(2)]);
+    f.stats.add(2, 200, 0, 1);
+    o.sync(&cache, 10);
+    let (_, handle) = o.handle_of(&f).expect("filter");
+
+    // `tc filter del dev veth1 ingress pref 65520`
+    o.tc().filters.remove(&(11, 0xfff0, 1));
+    o.sync(&cache, 20);
+    assert!(o.tc().filters.contains_key(&(11, 0xfff0, 1)));
+    assert!(o.tc().filters.contains_key(&(11, 1, handle)));
+    assert_eq!(o.counters().healed, 1);
+
+    // `tc qdisc del dev veth1 clsact`: the qdisc, the catch-all and the
+    // flow's filter all come back.
+    o.tc().del_clsact(11).expect("del");
+    o.sync(&cache, 30);
+    assert_eq!(o.tc().qdiscs, [11]);
+    let miss = o.tc().filters[&(11, 0xfff0, 1)].clone();
+    assert_eq!(kind_of(&actions_of(&miss.options)[0]), "mirred");
+    assert!(o.tc().filters.contains_key(&(11, 1, handle)));
+    assert_eq!(o.counters().healed, 3);
+    assert_eq!(o.placement(&f), Placement::InTcSoftware);
 }
 
 #[test]

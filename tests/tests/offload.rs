@@ -4,7 +4,8 @@
 //! become flower filters, tc forwards their packets (the userspace port
 //! does not see them, the receiver sees each once), OpenFlow counters
 //! include tc's, a flow-mod's barrier removes the filter, a filter deleted
-//! behind oxvs's back comes back, skip_sw falls back to software with the
+//! behind oxvs's back (a filter, or the whole ingress qdisc) comes back,
+//! skip_sw falls back to software with the
 //! kernel's reason, and stopping oxvsd leaves nothing behind. On a kernel
 //! without flower (the development host) the same topology forwards in
 //! software and `offload/show` says why nothing is offloaded.
@@ -271,6 +272,23 @@ fn established_flows_are_forwarded_by_tc_exactly_once() {
     assert!(!ctl_ok(BINS, &dirs, &["offload/show"]).contains("(healed 0)"));
     let (seen, dups) = udp_burst(&h1, &h2, 5000, 6000, 300);
     assert_eq!((seen.len(), dups), (300, 0), "after healing");
+
+    // 4b. So is the whole ingress (qdisc, catch-all and flow filters): else
+    // misses would go to the host's stack, not the switch.
+    tc(&sw, &["qdisc", "del", "dev", "p1", "clsact"]);
+    assert!(
+        wait_until(Duration::from_secs(5), || {
+            let f = tc(&sw, &["filter", "show", "dev", "p1", "ingress"]);
+            f.contains("pref 65520") && f.contains("dst_port 6000")
+        }),
+        "ingress not restored: {}",
+        tc(&sw, &["filter", "show", "dev", "p1", "ingress"])
+    );
+    let (seen, dups) = udp_burst(&h1, &h2, 5000, 6000, 300);
+    assert_eq!((seen.len(), dups), (300, 0), "after restoring the ingress");
+    // A new flow is a miss: it must reach the switch through the catch-all.
+    let (seen, dups) = udp_burst(&h1, &h2, 5002, 6002, 20);
+    assert_eq!((seen.len(), dups), (20, 0), "a miss after restoring");
 
     // 5. Deleting the rule removes its filter before the barrier reply
     // (ovs-ofctl waits for it): the next packets take NORMAL in software.

@@ -227,6 +227,10 @@ fn handler_loop(
     }
 }
 
+/// How many megaflows the revalidator offers to tc under one hold of the
+/// offloader (each is a netlink round trip): a barrier waits at most this.
+const OFFER_BATCH: usize = 32;
+
 fn revalidator_loop(
     dp: Arc<Datapath>,
     disp: UpcallDispatcher,
@@ -252,7 +256,13 @@ fn revalidator_loop(
 
         // tc first: its counters and last-use times go into the megaflows
         // before idle expiry and the bridges' crediting read them.
-        offload.lock().sync(&dp.megaflows, now);
+        let offers = offload.lock().sync_stats(&dp.megaflows, now);
+        for batch in offers.chunks(OFFER_BATCH) {
+            let mut o = offload.lock();
+            o.offer_established(batch);
+            // A barrier waiting in remove_dead goes next.
+            parking_lot::MutexGuard::unlock_fair(o);
+        }
 
         // Idle expiry, and flows whose input port no bridge owns any more.
         let mut seen_now = HashSet::new();
