@@ -247,10 +247,14 @@ impl Datapath {
         }
         copy.set_frame(p.data());
         copy.meta = p.meta;
+        self.push_upcall(kind, key, copy);
+    }
+
+    fn push_upcall(&self, kind: UpcallKind, key: &FlowKey, packet: Packet) {
         if let Err(up) = self.upcalls.push(Upcall {
             kind,
             key: *key,
-            packet: copy,
+            packet,
         }) {
             self.recycle(up.packet);
             self.counters.lost.fetch_add(1, Ordering::Relaxed);
@@ -425,7 +429,8 @@ impl Executor {
 
     /// Outputs super-frame `p` as the segments it stands for (each cut to
     /// `cut` bytes), to a port that does not take super-frames.
-    fn output_segments(&mut self, ports: &mut PortTable, no: PortNo, p: &Packet, cut: usize) {
+    /// Loads GSO super-frame `p` into the segmenter.
+    fn load_segments(&mut self, p: &Packet) -> bool {
         let g = p.meta.gso;
         let hdr = crate::port::af_packet::VnetHdr {
             flags: 1,
@@ -435,7 +440,39 @@ impl Executor {
             csum_start: g.csum_start,
             csum_offset: g.csum_offset,
         };
-        if self.segmenter.load(p.data(), &hdr, None).is_err() {
+        self.segmenter.load(p.data(), &hdr, None).is_ok()
+    }
+
+    /// Sends GSO super-frame `p` up as the frames it stands for: what
+    /// goes to a controller is what a wire would carry (and an OpenFlow
+    /// message cannot hold 64 KiB of frame anyway).
+    fn upcall_segments(&mut self, dp: &Datapath, kind: UpcallKind, key: &FlowKey, p: &Packet) {
+        if !self.load_segments(p) {
+            self.action_errors += 1;
+            return;
+        }
+        let mut meta = p.meta;
+        meta.gso = crate::packet::Gso::default();
+        while !self.segmenter.is_empty() {
+            let Some(mut copy) = dp.spares.pop() else {
+                dp.counters.lost.fetch_add(1, Ordering::Relaxed);
+                self.segmenter.clear();
+                return;
+            };
+            let Some(n) = self.segmenter.next_segment(copy.rx_area()) else {
+                dp.recycle(copy);
+                self.action_errors += 1;
+                self.segmenter.clear();
+                return;
+            };
+            copy.set_len(n);
+            copy.meta = meta;
+            dp.push_upcall(kind, key, copy);
+        }
+    }
+
+    fn output_segments(&mut self, ports: &mut PortTable, no: PortNo, p: &Packet, cut: usize) {
+        if !self.load_segments(p) {
             self.tx_dropped += 1;
             return;
         }
@@ -511,14 +548,15 @@ impl Executor {
                     cut = usize::MAX;
                 }
                 Action::Userspace { userdata } => {
-                    let k = current_key(key, p, &mut fresh, &mut modified);
-                    dp.upcall_copy(
-                        UpcallKind::Action {
-                            userdata: *userdata,
-                        },
-                        k,
-                        p,
-                    )
+                    let k = *current_key(key, p, &mut fresh, &mut modified);
+                    let kind = UpcallKind::Action {
+                        userdata: *userdata,
+                    };
+                    if p.meta.gso.is_some() {
+                        self.upcall_segments(dp, kind, &k, p);
+                    } else {
+                        dp.upcall_copy(kind, &k, p)
+                    }
                 }
                 Action::Set(s) => {
                     modified = true;
@@ -564,7 +602,8 @@ impl Executor {
                 }
                 Action::Trunc(n) => cut = *n as usize,
                 Action::Meter(m) => {
-                    if !m.admit(p.len(), self.now_ms) {
+                    let (n, bytes) = p.meta.gso.wire_segments(p.data());
+                    if !m.admit(n, bytes, self.now_ms) {
                         self.metered += 1;
                         return;
                     }

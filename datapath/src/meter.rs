@@ -111,10 +111,11 @@ impl Meter {
             .store(std::sync::Arc::new(Bands::new(spec, now_ms)));
     }
 
-    /// Whether a packet of `bytes` bytes passes at `now_ms` (datapath
-    /// clock). A packet that exceeds any band is dropped and counted on
-    /// the band with the highest rate among those it exceeded.
-    pub fn admit(&self, bytes: usize, now_ms: u64) -> bool {
+    /// Whether `packets` packets of `bytes` bytes in all pass at `now_ms`
+    /// (datapath clock): several for a GSO super-frame, which passes or is
+    /// dropped whole. What exceeds any band is dropped and counted on the
+    /// band with the highest rate among those it exceeded.
+    pub fn admit(&self, packets: u64, bytes: u64, now_ms: u64) -> bool {
         let b = self.bands.load();
         let last = b.last_ms.load(Ordering::Relaxed);
         if now_ms > last
@@ -132,7 +133,11 @@ impl Meter {
                     });
             }
         }
-        let cost = if b.kbps { bytes as u64 * 8 } else { 1000 };
+        let cost = if b.kbps {
+            bytes.saturating_mul(8)
+        } else {
+            packets.saturating_mul(1000)
+        };
         let mut exceeded: Option<&Band> = None;
         for band in &b.bands {
             let took = band
@@ -148,8 +153,8 @@ impl Meter {
         match exceeded {
             None => true,
             Some(band) => {
-                band.packets.fetch_add(1, Ordering::Relaxed);
-                band.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+                band.packets.fetch_add(packets, Ordering::Relaxed);
+                band.bytes.fetch_add(bytes, Ordering::Relaxed);
                 false
             }
         }
@@ -189,13 +194,13 @@ mod tests {
             0,
         );
         // The burst, all at once.
-        let passed = (0..50).filter(|_| m.admit(100, 0)).count();
+        let passed = (0..50).filter(|_| m.admit(1, 100, 0)).count();
         assert_eq!(passed, 10);
         assert_eq!(m.band_stats(), [(40, 4000)]);
         // Then 100/s: 10 per 100 ms.
         let mut passed = 0;
         for ms in 1..=1000 {
-            passed += (0..5).filter(|_| m.admit(100, ms)).count();
+            passed += (0..5).filter(|_| m.admit(1, 100, ms)).count();
         }
         assert_eq!(passed, 100);
     }
@@ -217,13 +222,13 @@ mod tests {
             },
             0,
         );
-        assert!(m.admit(500, 0));
-        assert!(m.admit(500, 0));
-        assert!(!m.admit(500, 0));
+        assert!(m.admit(1, 500, 0));
+        assert!(m.admit(1, 500, 0));
+        assert!(!m.admit(1, 500, 0));
         assert_eq!(m.band_stats(), [(1, 500), (0, 0)]);
         // 500 ms later: 500 bytes more.
-        assert!(m.admit(500, 500));
-        assert!(!m.admit(1, 500));
+        assert!(m.admit(1, 500, 500));
+        assert!(!m.admit(1, 1, 500));
         // Reconfiguring starts with full buckets.
         m.configure(
             &MeterSpec {
@@ -233,7 +238,7 @@ mod tests {
             600,
         );
         assert_eq!(m.band_stats(), [(0, 0)]);
-        assert_eq!((0..20).filter(|_| m.admit(1000, 600)).count(), 10);
+        assert_eq!((0..20).filter(|_| m.admit(1, 1000, 600)).count(), 10);
     }
 
     #[test]
@@ -244,6 +249,27 @@ mod tests {
         assert_eq!(a, a);
         assert_ne!(a, b);
         // No bands: everything passes.
-        assert!(a.admit(1500, 0));
+        assert!(a.admit(1, 1500, 0));
+    }
+
+    #[test]
+    fn a_super_frame_costs_what_its_segments_do() {
+        // 10 packets a second, burst 10: a 4-segment super-frame takes 4.
+        let m = Meter::new(
+            1,
+            &MeterSpec {
+                kbps: false,
+                bands: vec![BandSpec {
+                    rate: 10,
+                    burst: 10,
+                }],
+            },
+            0,
+        );
+        assert!(m.admit(4, 6000, 0));
+        assert!(m.admit(4, 6000, 0));
+        assert!(!m.admit(4, 6000, 0), "8 of 10 taken: 4 more do not fit");
+        assert!(m.admit(2, 3000, 0));
+        assert_eq!(m.band_stats(), vec![(4, 6000)]);
     }
 }

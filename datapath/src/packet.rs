@@ -45,6 +45,33 @@ impl Gso {
     }
 }
 
+impl Gso {
+    /// How many frames `frame`, a super-frame with these facts, stands for
+    /// on the wire, and their bytes together (each repeats the headers).
+    /// An ordinary frame, or one whose headers do not add up, is one.
+    pub fn wire_segments(&self, frame: &[u8]) -> (u64, u64) {
+        let len = frame.len() as u64;
+        if !self.is_some() || self.size == 0 || self.csum_start == 0 {
+            return (1, len);
+        }
+        let l4 = usize::from(self.csum_start);
+        let l4_hdr = if self.kind & 0x7f == 5 {
+            8
+        } else {
+            match frame.get(l4 + 12) {
+                Some(b) => usize::from(b >> 4) * 4,
+                None => return (1, len),
+            }
+        };
+        let hdr = (l4 + l4_hdr) as u64;
+        let Some(payload) = len.checked_sub(hdr) else {
+            return (1, len);
+        };
+        let n = payload.div_ceil(u64::from(self.size)).max(1);
+        (n, len + (n - 1) * hdr)
+    }
+}
+
 /// Largest frame a packet buffer grows to hold (a GSO super-frame: 64 KiB
 /// of IP datagram plus link headers).
 pub const MAX_FRAME: usize = 65_536 + 64;

@@ -1952,3 +1952,35 @@ fn super_frames_are_rewritten_then_cut_for_ports_that_cannot_take_them() {
     }
     assert_eq!(payload_back, payload(2500));
 }
+
+#[test]
+fn super_frames_go_up_to_userspace_as_the_segments_they_stand_for() {
+    let mut rig = Rig::new();
+    rig.install_port1(vec![Action::Userspace { userdata: 1 }, Action::Output(2)]);
+    let sf = tcp_super_frame(2500);
+    // Three frames on the wire, each with its own 54 bytes of headers.
+    assert_eq!(
+        sf.meta.gso.wire_segments(sf.data()),
+        (3, sf.len() as u64 + 2 * 54)
+    );
+    let mut batch = PacketBatch::new();
+    assert!(batch.push_frame(sf.data(), sf.meta));
+    rig.pt.process_batch(&mut batch, 1);
+    rig.pt.flush();
+    let mut h = recorder(|_| exec_reply(vec![]));
+    assert_eq!(rig.handle(&mut h), 3, "one upcall per segment");
+    let mut payload_back = Vec::new();
+    for (i, s) in h.seen.iter().enumerate() {
+        assert!(s.frame.len() <= 54 + 1000);
+        let sl = check_checksums(&s.frame);
+        let Some(TransportSlice::Tcp(t)) = &sl.transport else {
+            panic!("not TCP")
+        };
+        assert_eq!(t.sequence_number(), 1000 + 1000 * i as u32);
+        payload_back.extend_from_slice(t.payload());
+    }
+    assert_eq!(payload_back, payload(2500));
+    // The output after it still gets the packet (cut too: memory ports
+    // take no GSO).
+    assert_eq!(rig.sent(2).len(), 3);
+}
