@@ -16,6 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use oxvs_ofproto::ofp::error::*;
+use oxvs_ofproto::ofp::matching::{port_from_u16, Match};
 use oxvs_ofproto::ofp::message::*;
 use oxvs_ofproto::ofp::{Header, Version};
 use proptest::prelude::*;
@@ -146,6 +147,94 @@ fn port_stats(v: Version, no: u32) -> PortStats {
         collisions: 8 * n,
         props: Vec::new(),
     }
+}
+
+/// A 42-byte ARP request from 50:54:00:00:00:01 (10.0.0.1) for 10.0.0.2.
+fn arp_frame() -> Vec<u8> {
+    cat(&[
+        &[0xff; 6],
+        &mac(1),
+        &[0x08, 0x06, 0, 1, 0x08, 0, 6, 4, 0, 1],
+        &mac(1),
+        &[10, 0, 0, 1],
+        &[0; 6],
+        &[10, 0, 0, 2],
+    ])
+}
+
+/// Packet-in metadata: in_port 1, and in OpenFlow 1.3+ or the Nicira
+/// forms also a register, `metadata` and `tun_id`.
+fn pin_metadata(rich: bool) -> Match {
+    let mut m = Match::new();
+    m.set_in_port(1).expect("in_port");
+    if rich {
+        m.set_reg(3, 0x2a, None).expect("reg3");
+        m.set_metadata(0xabc, None).expect("metadata");
+        m.set_tun_id(0x64, None).expect("tun_id");
+    }
+    m
+}
+
+/// An NXT_PACKET_IN2 as OVN gets it: from `controller(userdata=...)`.
+fn packet_in2(_: Version) -> Message {
+    Message::PacketIn(PacketIn {
+        format: PacketInFormat::Nxt2,
+        reason: 1,
+        table_id: 3,
+        cookie: 0x1234,
+        metadata: pin_metadata(true),
+        data: arp_frame(),
+        total_len: 42,
+        userdata: vec![0, 0, 0, 0x17, 0xaa],
+        ..PacketIn::default()
+    })
+}
+
+/// An NXT_PACKET_IN2 with what Open vSwitch itself never sends but reads:
+/// a cut packet, a buffer id, no cookie, and a continuation (here one
+/// NXCPT_MIRRORS property).
+fn packet_in2_cut(_: Version) -> Message {
+    Message::PacketIn(PacketIn {
+        format: PacketInFormat::Nxt2,
+        reason: 0,
+        table_id: 0,
+        buffer_id: 7,
+        metadata: pin_metadata(false),
+        data: arp_frame()[..14].to_vec(),
+        total_len: 42,
+        continuation: vec![0x80, 0x02, 0, 8, 0, 0, 0, 9],
+        ..PacketIn::default()
+    })
+}
+
+/// The version's own OFPT_PACKET_IN (OpenFlow 1.0's has no table, cookie or
+/// metadata besides in_port).
+fn packet_in_std(v: Version) -> Message {
+    let of10 = v == Version::Of10;
+    Message::PacketIn(PacketIn {
+        format: PacketInFormat::Standard,
+        reason: 1,
+        table_id: if of10 { 0 } else { 3 },
+        cookie: if of10 { u64::MAX } else { 0x1234 },
+        metadata: pin_metadata(!of10),
+        data: arp_frame(),
+        total_len: 42,
+        ..PacketIn::default()
+    })
+}
+
+/// NXT_PACKET_IN: the metadata as an NXM match.
+fn packet_in_nxt(_: Version) -> Message {
+    Message::PacketIn(PacketIn {
+        format: PacketInFormat::Nxt,
+        reason: 2,
+        table_id: 1,
+        cookie: 5,
+        metadata: pin_metadata(true),
+        data: arp_frame(),
+        total_len: 42,
+        ..PacketIn::default()
+    })
 }
 
 /// One message, the versions it is tried in, and what ovs-ofctl must
@@ -483,6 +572,20 @@ fn cases() -> Vec<Case> {
         ),
         case("set flow format", &[Of10], |_| Message::SetFlowFormat(FlowFormat::Nxm), &["NXT_SET_FLOW_FORMAT{V} (xid=0x2a): format=nxm"]),
         case("set packet-in format", &ALL, |_| Message::SetPacketInFormat(PacketInFormat::Nxt2), &["NXT_SET_PACKET_IN_FORMAT{V} (xid=0x2a): format=nxt_packet_in2"]),
+        case("packet-in2", &ALL, packet_in2, &["NXT_PACKET_IN2{V} (xid=0x2a): table_id=3 cookie=0x1234 total_len=42 reg3=0x2a,tun_id=0x64,metadata=0xabc,in_port=1 (via action) data_len=42 (unbuffered)\n userdata=00.00.00.17.aa\narp,vlan_tci=0x0000,dl_src=50:54:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff,arp_spa=10.0.0.1,arp_tpa=10.0.0.2,arp_op=1,arp_sha=50:54:00:00:00:01,arp_tha=00:00:00:00:00:00"]),
+        case("packet-in2 cut, buffered, paused", &ALL, packet_in2_cut, &["NXT_PACKET_IN2{V} (xid=0x2a): total_len=42 in_port=1 (via no_match) data_len=14 buffer=0x00000007\n continuation.mirrors=0x9\narp,vlan_tci=0x0000,dl_src=50:54:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff,arp_spa=0.0.0.0,arp_tpa=0.0.0.0,arp_op=0,arp_sha=00:00:00:00:00:00,arp_tha=00:00:00:00:00:00"]),
+        case(
+            "packet-in",
+            &ALL,
+            packet_in_std,
+            &[
+                "OFPT_PACKET_IN{V} (xid=0x2a): total_len=42 in_port=1 (via action) data_len=42 (unbuffered)\narp,vlan_tci=0x0000,dl_src=50:54:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff,arp_spa=10.0.0.1,arp_tpa=10.0.0.2,arp_op=1,arp_sha=50:54:00:00:00:01,arp_tha=00:00:00:00:00:00",
+                "OFPT_PACKET_IN{V} (xid=0x2a): table_id=3 cookie=0x1234 total_len=42 reg3=0x2a,tun_id=0x64,metadata=0xabc,in_port=1 (via action) data_len=42 (unbuffered)\narp,vlan_tci=0x0000,dl_src=50:54:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff,arp_spa=10.0.0.1,arp_tpa=10.0.0.2,arp_op=1,arp_sha=50:54:00:00:00:01,arp_tha=00:00:00:00:00:00",
+                "OFPT_PACKET_IN{V} (xid=0x2a): table_id=3 cookie=0x1234 total_len=42 reg3=0x2a,tun_id=0x64,metadata=0xabc,in_port=1 (via action) data_len=42 (unbuffered)\narp,vlan_tci=0x0000,dl_src=50:54:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff,arp_spa=10.0.0.1,arp_tpa=10.0.0.2,arp_op=1,arp_sha=50:54:00:00:00:01,arp_tha=00:00:00:00:00:00",
+                "OFPT_PACKET_IN{V} (xid=0x2a): table_id=3 cookie=0x1234 total_len=42 reg3=0x2a,tun_id=0x64,metadata=0xabc,in_port=1 (via action) data_len=42 (unbuffered)\narp,vlan_tci=0x0000,dl_src=50:54:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff,arp_spa=10.0.0.1,arp_tpa=10.0.0.2,arp_op=1,arp_sha=50:54:00:00:00:01,arp_tha=00:00:00:00:00:00",
+            ],
+        ),
+        case("nxt packet-in", &ALL, packet_in_nxt, &["NXT_PACKET_IN{V} (xid=0x2a): table_id=1 cookie=0x5 total_len=42 reg3=0x2a,tun_id=0x64,metadata=0xabc,in_port=1 (via invalid_ttl) data_len=42 (unbuffered)\narp,vlan_tci=0x0000,dl_src=50:54:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff,arp_spa=10.0.0.1,arp_tpa=10.0.0.2,arp_op=1,arp_sha=50:54:00:00:00:01,arp_tha=00:00:00:00:00:00"]),
         case("flow mod table id", &ALL, |_| Message::FlowModTableId(true), &["NXT_FLOW_MOD_TABLE_ID{V} (xid=0x2a): enable"]),
         case("desc request", &ALL, |_| mp_req(MpRequest::Desc), &["OFPST_DESC request{V} (xid=0x2a):"]),
         case(
@@ -1488,6 +1591,62 @@ fn ovs_ofctl_monitor_reads_our_errors_and_async_messages() {
     }
 }
 
+/// `ovs-ofctl monitor` asks for NXT_PACKET_IN2 in every version; once the
+/// switch accepts, it reads the packet-in2s we send, userdata included.
+#[test]
+fn ovs_ofctl_monitor_reads_our_packet_in2() {
+    for v in ALL {
+        let mut m = Model::new(v);
+        m.hang_up_after_barriers = Some(2);
+        m.then_send = vec![packet_in2(v), packet_in2_cut(v)];
+        let (out, sent, _) = converse_raw(m, v.name(), &["monitor", "SW", "200"]);
+        let sent: Vec<Message> = sent
+            .into_iter()
+            .filter(|m| !matches!(m, Message::Hello(_)))
+            .collect();
+        assert_eq!(
+            sent,
+            vec![
+                Message::GetConfigRequest,
+                Message::SetConfig(SwitchConfig {
+                    miss_send_len: 200,
+                    ..SwitchConfig::default()
+                }),
+                Message::BarrierRequest,
+                Message::SetPacketInFormat(PacketInFormat::Nxt2),
+                Message::BarrierRequest,
+            ],
+            "{v:?}"
+        );
+        let text = format!(
+            "{}\n{}\novs-ofctl: vconn_recv (End of file)\n",
+            expectation(
+                &cases()
+                    .into_iter()
+                    .find(|c| c.name == "packet-in2")
+                    .expect("case"),
+                0,
+                v
+            ),
+            expectation(
+                &cases()
+                    .into_iter()
+                    .find(|c| c.name == "packet-in2 cut, buffered, paused")
+                    .expect("case"),
+                0,
+                v
+            ),
+        )
+        .replace("xid=0x2a", "xid=0x0");
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(all, text, "{v:?}");
+    }
+}
+
 #[test]
 fn ovs_ofctl_nicira_extensions_in_openflow10() {
     let of10 = Version::Of10;
@@ -2075,6 +2234,97 @@ fn bad_cases() -> Vec<Bad> {
             bad_prop_len,
         );
     }
+    // NXT_PACKET_IN2, as OVS's `decode_nx_packet_in2` (not loose) refuses.
+    let pin2 = |v: Version, props: &[&[u8]]| {
+        let body = cat(&[&be32(NX_VENDOR_ID), &be32(30), &cat(props)]);
+        raw(v.wire(), 4, &body)
+    };
+    let packet: &[u8] = &[0, 0, 0, 6, 0xaa, 0xbb, 0, 0];
+    let reason: &[u8] = &[0, 5, 0, 5, 1, 0, 0, 0];
+    for v in ALL {
+        add(
+            format!("{v:?}: packet-in2 without a packet"),
+            pin2(v, &[reason]),
+            bad_len,
+            v,
+            BAD_LEN,
+        );
+        add(
+            format!("{v:?}: packet-in2 with an empty packet"),
+            pin2(v, &[&[0, 0, 0, 4, 0, 0, 0, 0], reason]),
+            bad_len,
+            v,
+            BAD_LEN,
+        );
+        add(
+            format!("{v:?}: packet-in2 full_len below the packet's"),
+            pin2(v, &[packet, &[0, 1, 0, 8, 0, 0, 0, 1]]),
+            bad_len,
+            v,
+            BAD_LEN,
+        );
+    }
+    add(
+        "1.3 packet-in2 full_len of 2 bytes".into(),
+        pin2(Of13, &[packet, &[0, 1, 0, 6, 0, 9, 0, 0]]),
+        BadProperty::BadLen.into(),
+        Of13,
+        (13, 3),
+    );
+    add(
+        "1.3 packet-in2 cookie without its padding".into(),
+        pin2(
+            Of13,
+            &[
+                packet,
+                &[0, 4, 0, 12, 0, 0, 0, 0],
+                &[0, 0, 0, 5, 0, 0, 0, 0],
+            ],
+        ),
+        BadProperty::BadLen.into(),
+        Of13,
+        (13, 3),
+    );
+    add(
+        "1.3 packet-in2 property of unknown type 9".into(),
+        pin2(Of13, &[packet, &[0, 9, 0, 4, 0, 0, 0, 0]]),
+        BadProperty::BadType.into(),
+        Of13,
+        (13, 2),
+    );
+    add(
+        "1.4 packet-in2 experimenter property".into(),
+        pin2(
+            Of14,
+            &[
+                packet,
+                &[0xff, 0xff, 0, 12],
+                &be32(NX_VENDOR_ID),
+                &be32(1),
+                &[0; 4],
+            ],
+        ),
+        BadProperty::BadExpType.into(),
+        Of14,
+        (14, 6),
+    );
+    add(
+        "1.3 packet-in2 metadata with a packet field (vlan_tci)".into(),
+        pin2(
+            Of13,
+            &[packet, &[0, 6, 0, 10, 0, 0, 8, 2, 0, 5, 0, 0, 0, 0, 0, 0]],
+        ),
+        BadMatch::BadField.into(),
+        Of13,
+        (4, 6),
+    );
+    add(
+        "1.3 packet-in2 property running past the end".into(),
+        pin2(Of13, &[packet, &[0, 7, 0, 40, 0, 0, 0, 0]]),
+        BadProperty::BadLen.into(),
+        Of13,
+        (13, 3),
+    );
     out
 }
 
@@ -2370,7 +2620,6 @@ fn arb_experimenter() -> impl Strategy<Value = Message> {
         Just((18u32, 0usize)),
         Just((20, 8)),
         (0..4usize).prop_map(|k| (28u32, 8 * k)),
-        (0..4usize).prop_map(|k| (30u32, 8 * k)),
     ]
     .prop_flat_map(|(exp_type, len)| {
         proptest::collection::vec(any::<u8>(), len).prop_map(move |data| {
@@ -2475,6 +2724,117 @@ fn arb_unparsed(v: Version) -> BoxedStrategy<Message> {
             })
         })
         .boxed()
+}
+
+/// Packet-in metadata a packet-in can carry: in_port, and unless `port_only`
+/// some registers, `metadata` and `tun_id`, exact or masked.
+fn arb_pin_metadata(port_only: bool, port16: bool) -> BoxedStrategy<Match> {
+    let port = if port16 {
+        any::<u16>().prop_map(port_from_u16).boxed()
+    } else {
+        prop_oneof![
+            0..0xff00u32,
+            0xffff_ff00..=u32::MAX,
+            any::<u16>().prop_map(port_from_u16)
+        ]
+        .boxed()
+    };
+    let masked32 = (any::<u32>(), proptest::option::of(any::<u32>()));
+    let masked64 = if port_only {
+        Just(None).boxed()
+    } else {
+        proptest::option::of((any::<u64>(), proptest::option::of(any::<u64>()))).boxed()
+    };
+    let extra = if port_only { 0..1usize } else { 0..4usize };
+    (
+        port,
+        proptest::collection::vec((0..16usize, masked32), extra),
+        masked64.clone(),
+        masked64,
+    )
+        .prop_map(|(port, regs, md, tun)| {
+            let mut m = Match::new();
+            m.set_in_port(port).expect("in_port");
+            for (n, (v, mask)) in regs {
+                m.set_reg(n, v, mask).expect("reg");
+            }
+            if let Some((v, mask)) = md {
+                m.set_metadata(v, mask).expect("metadata");
+            }
+            if let Some((v, mask)) = tun {
+                m.set_tun_id(v, mask).expect("tun_id");
+            }
+            m
+        })
+        .boxed()
+}
+
+/// A packet-in in any of the forms `v` has, with only what that form
+/// carries.
+fn arb_packet_in(v: Version) -> BoxedStrategy<Message> {
+    let of10 = v == Version::Of10;
+    let std_or_nxt = (
+        prop_oneof![Just(PacketInFormat::Standard), Just(PacketInFormat::Nxt)],
+        any::<u8>(),
+        any::<u8>(),
+        any::<u64>(),
+        any::<u32>(),
+        arb_bytes(80),
+        any::<u16>(),
+        any::<bool>(),
+    )
+        .prop_flat_map(
+            move |(format, reason, table_id, cookie, buffer_id, data, total_len, _)| {
+                let plain10 = of10 && format == PacketInFormat::Standard;
+                let nxm = format == PacketInFormat::Nxt;
+                arb_pin_metadata(plain10, plain10 || nxm).prop_map(move |metadata| {
+                    Message::PacketIn(PacketIn {
+                        format,
+                        reason,
+                        table_id: if plain10 { 0 } else { table_id },
+                        cookie: if plain10 { u64::MAX } else { cookie },
+                        buffer_id,
+                        metadata,
+                        data: data.clone(),
+                        total_len: u32::from(total_len),
+                        ..PacketIn::default()
+                    })
+                })
+            },
+        );
+    let nxt2 = (
+        (any::<u8>(), any::<u8>(), any::<u64>(), any::<u32>()),
+        proptest::collection::vec(any::<u8>(), 1..80),
+        any::<u32>(),
+        arb_bytes(20),
+        arb_bytes(40),
+        arb_pin_metadata(false, false),
+    )
+        .prop_map(
+            |(
+                (reason, table_id, cookie, buffer_id),
+                data,
+                more,
+                userdata,
+                continuation,
+                metadata,
+            )| {
+                let len = data.len() as u32;
+                Message::PacketIn(PacketIn {
+                    format: PacketInFormat::Nxt2,
+                    reason,
+                    table_id,
+                    cookie,
+                    buffer_id,
+                    metadata,
+                    total_len: len + more % 100_000,
+                    data,
+                    userdata,
+                    continuation,
+                })
+            },
+        );
+    prop_oneof![std_or_nxt, nxt2].boxed()
 }
 
 /// Any message `v` can carry exactly.
@@ -2726,6 +3086,7 @@ fn arb_message(v: Version) -> BoxedStrategy<Message> {
             .prop_map(|x| Message::SetPacketInFormat(PacketInFormat::from_wire(x)))
             .boxed(),
         any::<bool>().prop_map(Message::FlowModTableId).boxed(),
+        arb_packet_in(v),
         request.boxed(),
         reply.boxed(),
         arb_unparsed(v),

@@ -869,13 +869,23 @@ impl Match {
     /// Appends the entries alone, in OVS's order, choosing headers for `enc`.
     pub fn encode_entries(&self, enc: Encoding, w: &mut Writer) -> Result<(), MatchError> {
         for (field, value, mask) in self.wire_entries(enc)? {
-            let header = field.header_for(enc).ok_or(MatchError::Unrepresentable {
-                field,
-                encoding: match enc {
-                    Encoding::Nxm => "NXM",
-                    Encoding::Oxm(_) => "OXM",
-                },
-            })?;
+            // OXM always carries in_port as the 32-bit OXM_OF_IN_PORT, even
+            // for OpenFlow 1.0 (NXT_PACKET_IN2 metadata), where the version
+            // would otherwise pick the 16-bit NXM header: OVS's
+            // `nx_put_raw` writes MFF_IN_PORT_OXM whenever it writes OXM.
+            let enc_for = match (field, enc) {
+                (Field::InPort, Encoding::Oxm(_)) => Encoding::Oxm(Version::Of13),
+                _ => enc,
+            };
+            let header = field
+                .header_for(enc_for)
+                .ok_or(MatchError::Unrepresentable {
+                    field,
+                    encoding: match enc {
+                        Encoding::Nxm => "NXM",
+                        Encoding::Oxm(_) => "OXM",
+                    },
+                })?;
             let width = value.len();
             let len8 = u8::try_from(width)
                 .map_err(|_| MatchError::BadLen("value wider than 255 bytes"))?;

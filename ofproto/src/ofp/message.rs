@@ -8,10 +8,11 @@
 //! bounded to the body. Encoding picks the wire variant for the version and
 //! writes the same header forms back.
 //!
-//! This pass decodes the messages that need no match or action codec,
-//! bundles ([`super::bundle_msg`]), and the Nicira TLV-table and conntrack
-//! flush messages ([`nx`]). Messages the table knows but this pass
-//! does not decode (FLOW_MOD, PACKET_IN, PACKET_OUT, FLOW_REMOVED,
+//! This pass decodes the messages that need no action codec, bundles
+//! ([`super::bundle_msg`]), the Nicira TLV-table and conntrack flush
+//! messages ([`nx`]) and packet-ins in all their forms ([`packet_in`]).
+//! Messages the table knows but this pass
+//! does not decode (FLOW_MOD, PACKET_OUT, FLOW_REMOVED,
 //! GROUP_MOD, METER_MOD, TABLE_MOD, flow/aggregate/group/meter/
 //! table-features multiparts, ...) come out as [`Message::Unparsed`] or, for
 //! experimenter messages, [`Message::Experimenter`], for the decoders of
@@ -24,6 +25,8 @@ use super::{Header, Version};
 
 #[path = "msg/nx.rs"]
 pub mod nx;
+#[path = "msg/packet_in.rs"]
+pub mod packet_in;
 #[path = "msg/port.rs"]
 pub mod port;
 #[path = "msg/prop.rs"]
@@ -36,6 +39,7 @@ pub mod stats;
 pub mod switch;
 
 pub use nx::{CtFlush, CtTuple, TlvMap, TlvTableCommand, TlvTableMod, TlvTableReply};
+pub use packet_in::PacketIn;
 pub use port::{
     Port, PortConfig, PortFeatures, PortMod, PortNo, PortReason, PortState, PortStats, PortStatus,
 };
@@ -117,6 +121,9 @@ pub enum Message {
     /// NXT_FLOW_MOD_TABLE_ID: whether OpenFlow 1.0 flow mods carry a table
     /// id in the command's upper byte.
     FlowModTableId(bool),
+    /// OFPT_PACKET_IN, NXT_PACKET_IN or NXT_PACKET_IN2 (its `format` says
+    /// which).
+    PacketIn(PacketIn),
     MultipartRequest(MultipartRequest),
     MultipartReply(MultipartReply),
     /// OFPT_BUNDLE_CONTROL (1.4+) or ONFT_BUNDLE_CONTROL (1.3).
@@ -332,6 +339,9 @@ fn decode_body(
         R::NxtSetPacketInFormat => Ok(Message::SetPacketInFormat(PacketInFormat::from_wire(
             r.u32()?,
         ))),
+        R::Of10PacketIn | R::Of13PacketIn | R::NxtPacketIn | R::NxtPacketIn2 => {
+            Ok(Message::PacketIn(PacketIn::decode(info.raw, r)?))
+        }
         R::NxtFlowModTableId => {
             let set = r.u8()? != 0;
             r.skip(7)?;
@@ -474,6 +484,7 @@ fn raw_for(msg: &Message, version: Version) -> Result<RawMsg, OfpError> {
         Message::SetFlowFormat(_) => R::NxtSetFlowFormat,
         Message::SetPacketInFormat(_) => R::NxtSetPacketInFormat,
         Message::FlowModTableId(_) => R::NxtFlowModTableId,
+        Message::PacketIn(p) => p.raw(version)?,
         Message::MultipartRequest(m) => match &m.body {
             MpRequest::Desc => R::DescRequest,
             MpRequest::PortDesc { .. } if version == Version::Of15 => R::Of15PortDescRequest,
@@ -658,6 +669,7 @@ fn encode_body(msg: &Message, version: Version, w: &mut Writer) -> Result<(), Of
         Message::FlowModTableId(set) => {
             w.u8(u8::from(*set)).zeros(7);
         }
+        Message::PacketIn(p) => p.encode(v, w)?,
         Message::MultipartRequest(m) => match &m.body {
             MpRequest::Desc
             | MpRequest::TableStats
