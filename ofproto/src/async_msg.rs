@@ -10,25 +10,16 @@ use tokio::sync::mpsc;
 
 use crate::ofp::codec::Writer;
 use crate::ofp::error::{OfpError, RoleRequestFailed};
-use crate::ofp::matching::{port_to_u16, Match};
+use crate::ofp::matching::Match;
+
 use crate::ofp::message::{
     encode, Message, PacketInFormat, RawMsg, Role, RoleStatus, RoleStatusReason, Unparsed,
 };
 use crate::ofp::Version;
 
-/// A packet for the controller (OFPT_PACKET_IN).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PacketIn {
-    /// OFPR_*: 0 no match (table miss), 1 action, 2 invalid TTL.
-    pub reason: u8,
-    pub table_id: u8,
-    pub cookie: u64,
-    pub in_port: u32,
-    /// The frame, possibly cut to `max_len`.
-    pub data: Vec<u8>,
-    /// Length of the whole frame.
-    pub total_len: u16,
-}
+/// A packet for the controller: the codec's one packet-in type (its
+/// `format` is set per connection when it is sent).
+pub use crate::ofp::message::PacketIn;
 
 /// A flow that left its table, for controllers that asked (send_flow_rem).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -243,62 +234,18 @@ impl AsyncHub {
     }
 }
 
-/// Encodes a packet-in as `version` and `format` say (None: cannot).
+/// Encodes a packet-in as `version` and `format` say (None: cannot, e.g.
+/// NXT_PACKET_IN2 metadata OpenFlow 1.0 cannot carry).
 pub fn encode_packet_in(
     version: Version,
     format: PacketInFormat,
     pi: &PacketIn,
 ) -> Option<Vec<u8>> {
-    let mut w = Writer::new();
-    let mut m = Match::new();
-    m.set_in_port(pi.in_port).ok()?;
-    let raw = match (version, format) {
-        (Version::Of10, PacketInFormat::Standard) => {
-            w.u32(u32::MAX)
-                .u16(pi.total_len)
-                .u16(port_to_u16(pi.in_port)?)
-                .u8(pi.reason)
-                .u8(0);
-            w.bytes(&pi.data);
-            RawMsg::Of10PacketIn
-        }
-        (_, PacketInFormat::Nxt) => {
-            w.u32(u32::MAX)
-                .u16(pi.total_len)
-                .u8(pi.reason)
-                .u8(pi.table_id)
-                .u64(pi.cookie);
-            let len_at = w.mark();
-            w.u16(0).zeros(6);
-            let n = m.encode_nxm(&mut w).ok()?;
-            w.zeros((8 - n % 8) % 8);
-            w.patch_u16(len_at, 0, n as u16);
-            w.zeros(2).bytes(&pi.data);
-            RawMsg::NxtPacketIn
-        }
-        (Version::Of10, _) => return None,
-        (_, PacketInFormat::Standard) => {
-            w.u32(u32::MAX)
-                .u16(pi.total_len)
-                .u8(pi.reason)
-                .u8(pi.table_id)
-                .u64(pi.cookie);
-            m.encode_oxm(version, &mut w).ok()?;
-            w.zeros(2).bytes(&pi.data);
-            RawMsg::Of13PacketIn
-        }
-        _ => return None,
+    let pi = PacketIn {
+        format,
+        ..pi.clone()
     };
-    encode(
-        &Message::Unparsed(Unparsed {
-            raw,
-            flags: 0,
-            body: w.into_vec(),
-        }),
-        version,
-        0,
-    )
-    .ok()
+    encode(&Message::PacketIn(pi), version, 0).ok()
 }
 
 /// Encodes a flow-removed (None: not in this version, e.g. OpenFlow 1.5's

@@ -953,7 +953,7 @@ impl Bridge {
     /// A packet the datapath sent up with a userspace action: turn it into
     /// a packet-in for the controllers.
     pub fn upcall_action(&self, userdata: u64, packet: &oxvs_datapath::Packet) {
-        let Some(spec) = self.packet_ins.lock().get(&userdata).copied() else {
+        let Some(spec) = self.packet_ins.lock().get(&userdata).cloned() else {
             tracing::debug!(userdata, "userspace action with an unknown cookie");
             return;
         };
@@ -972,13 +972,20 @@ impl Bridge {
         } else {
             data.len().min(spec.max_len as usize)
         };
+        let mut metadata = crate::ofp::matching::Match::new();
+        // Every OpenFlow port number is a valid in_port value.
+        if metadata.set_in_port(in_port).is_err() {
+            tracing::debug!(in_port, "packet-in from a port no match can name");
+        }
         self.hub.packet_in(&PacketIn {
             reason: spec.reason,
             table_id: spec.table_id,
             cookie: spec.cookie,
-            in_port,
+            metadata,
             data: data[..cut].to_vec(),
-            total_len: data.len().min(u16::MAX as usize) as u16,
+            total_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
+            userdata: spec.userdata,
+            ..PacketIn::default()
         });
     }
 
@@ -1292,10 +1299,19 @@ impl PortMap for PortView<'_> {
     fn controller(&self, spec: PacketInSpec) -> u64 {
         // The same spec always gets the same cookie, so re-translations
         // produce identical actions and megaflows stay valid.
-        let id = oxvs_datapath::flow_key::hash_words(&[
+        // Userdata is part of the spec: two controller actions that differ
+        // only in it must get different cookies.
+        let mut words = vec![
             spec.cookie,
             (spec.reason as u64) << 32 | (spec.table_id as u64) << 16 | spec.max_len as u64,
-        ]);
+            spec.userdata.len() as u64,
+        ];
+        words.extend(spec.userdata.chunks(8).map(|c| {
+            let mut b = [0u8; 8];
+            b[..c.len()].copy_from_slice(c);
+            u64::from_be_bytes(b)
+        }));
+        let id = oxvs_datapath::flow_key::hash_words(&words);
         self.bridge.packet_ins.lock().insert(id, spec);
         id
     }

@@ -507,11 +507,14 @@ impl OfSession {
                 self.settings.nxm = f == FlowFormat::Nxm;
                 self.publish_state();
             }
-            Message::SetPacketInFormat(f @ (PacketInFormat::Standard | PacketInFormat::Nxt)) => {
+            Message::SetPacketInFormat(
+                f @ (PacketInFormat::Standard | PacketInFormat::Nxt | PacketInFormat::Nxt2),
+            ) => {
                 self.settings.packet_in_format = Some(f);
                 self.publish_state();
             }
-            // NXT_PACKET_IN2 is not written yet; controllers fall back.
+            // What OVS's `ofputil_decode_set_packet_in_format` says of a
+            // format it does not know.
             Message::SetPacketInFormat(_) => {
                 self.error(out, OfpError::BadRequest(BadRequest::EPerm), msg, xid)
             }

@@ -94,12 +94,14 @@ pub trait PortMap {
 }
 
 /// How a packet sent to the controller is reported.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PacketInSpec {
     pub reason: u8,
     pub table_id: u8,
     pub cookie: u64,
     pub max_len: u16,
+    /// The controller action's userdata (only NXT_PACKET_IN2 carries it).
+    pub userdata: Vec<u8>,
 }
 
 /// The result of a translation.
@@ -357,8 +359,8 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                 Action::Output {
                     port: port::CONTROLLER,
                     max_len,
-                } => self.controller(1, *max_len),
-                Action::Controller(c) => self.controller(c.reason, c.max_len),
+                } => self.controller(1, *max_len, &[]),
+                Action::Controller(c) => self.controller(c.reason, c.max_len, &c.userdata),
                 Action::Output { port, .. } => self.output(*port),
                 Action::OutputTrunc { port, max_len } => {
                     self.commit();
@@ -581,13 +583,14 @@ impl<'a, A: PortMap> Xlate<'a, A> {
     }
 
     /// Sends the packet, as it is now, to the controllers.
-    fn controller(&mut self, reason: u8, max_len: u16) {
+    fn controller(&mut self, reason: u8, max_len: u16, userdata: &[u8]) {
         self.commit();
         let id = self.ports.controller(PacketInSpec {
             reason,
             table_id: self.cur_table,
             cookie: self.cur_cookie,
             max_len,
+            userdata: userdata.to_vec(),
         });
         self.out.push(DpAction::Userspace { userdata: id });
     }
