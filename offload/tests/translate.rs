@@ -674,8 +674,9 @@ fn established_flows_go_to_tc_and_their_counters_come_back() {
     assert_eq!(o.offloaded(), 0);
 }
 
-#[test]
-fn a_filter_the_kernel_failed_to_delete_is_deleted_later() {
+/// An offloader with one established UDP flow in tc: (offloader, cache,
+/// flow, the filter's handle).
+fn one_offloaded_flow() -> (Offloader<FakeTc>, MegaflowCache, Arc<Megaflow>, u32) {
     let mut o = offloader();
     let cache = MegaflowCache::new();
     let (k, m) = udp_flow();
@@ -683,6 +684,12 @@ fn a_filter_the_kernel_failed_to_delete_is_deleted_later() {
     f.stats.add(2, 200, 0, 1);
     o.sync(&cache, 10);
     let (_, handle) = o.handle_of(&f).expect("filter");
+    (o, cache, f, handle)
+}
+
+#[test]
+fn a_filter_the_kernel_failed_to_delete_is_deleted_later() {
+    let (mut o, cache, f, handle) = one_offloaded_flow();
     assert!(cache.remove(&f));
     o.tc().fail_deletes = Some(libc::ENOBUFS);
     o.remove_dead();
@@ -696,6 +703,7 @@ fn a_filter_the_kernel_failed_to_delete_is_deleted_later() {
     assert!(!o.tc().filters.contains_key(&(11, 1, handle)));
     assert_eq!(o.undeleted(), 0);
     // A filter that is gone already counts as deleted.
+    let (k, m) = udp_flow();
     let g = install(&cache, &k, &m, vec![Action::Output(2)]);
     g.stats.add(2, 200, 0, 1);
     o.sync(&cache, 20);
@@ -708,13 +716,7 @@ fn a_filter_the_kernel_failed_to_delete_is_deleted_later() {
 
 #[test]
 fn a_deleted_catch_all_or_qdisc_is_put_back_with_the_flows() {
-    let mut o = offloader();
-    let cache = MegaflowCache::new();
-    let (k, m) = udp_flow();
-    let f = install(&cache, &k, &m, vec![Action::Output(2)]);
-    f.stats.add(2, 200, 0, 1);
-    o.sync(&cache, 10);
-    let (_, handle) = o.handle_of(&f).expect("filter");
+    let (mut o, cache, f, handle) = one_offloaded_flow();
 
     // `tc filter del dev veth1 ingress pref 65520`
     o.tc().filters.remove(&(11, 0xfff0, 1));
@@ -828,13 +830,7 @@ fn what_a_crashed_oxvs_left_is_cleared_and_nothing_else() {
 
 #[test]
 fn a_recreated_output_device_takes_its_filters_back_to_be_offered_again() {
-    let mut o = offloader();
-    let cache = MegaflowCache::new();
-    let (k, m) = udp_flow();
-    let f = install(&cache, &k, &m, vec![Action::Output(2)]);
-    f.stats.add(2, 200, 0, 1);
-    o.sync(&cache, 10);
-    let (_, handle) = o.handle_of(&f).expect("offloaded");
+    let (mut o, cache, f, handle) = one_offloaded_flow();
     // Same device: nothing happens.
     o.set_output(2, Some(Redirect::Egress(12)));
     assert!(o.handle_of(&f).is_some());
