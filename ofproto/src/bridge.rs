@@ -977,6 +977,11 @@ impl Bridge {
         if metadata.set_in_port(in_port).is_err() {
             tracing::debug!(in_port, "packet-in from a port no match can name");
         }
+        for (f, v) in &spec.metadata {
+            if let Err(e) = metadata.set_int(*f, *v, None) {
+                tracing::debug!(field = f.name(), error = ?e, "packet-in metadata");
+            }
+        }
         self.hub.packet_in(&PacketIn {
             reason: spec.reason,
             table_id: spec.table_id,
@@ -1311,11 +1316,28 @@ impl PortMap for PortView<'_> {
             b[..c.len()].copy_from_slice(c);
             u64::from_be_bytes(b)
         }));
+        for (f, v) in &spec.metadata {
+            words.extend([*f as u64, *v as u64, (*v >> 64) as u64]);
+        }
         let id = oxvs_datapath::flow_key::hash_words(&words);
-        self.bridge.packet_ins.lock().insert(id, spec);
+        let mut specs = self.bridge.packet_ins.lock();
+        if specs.len() >= MAX_PACKET_IN_SPECS && !specs.contains_key(&id) {
+            // Register values can make every flow's spec its own: start
+            // over rather than grow without bound. Megaflows holding the
+            // forgotten cookies are re-translated (and their specs
+            // registered again) by the next revalidation; until then their
+            // packet-ins are lost.
+            specs.clear();
+            self.bridge.bump_generation();
+        }
+        specs.insert(id, spec);
         id
     }
 }
+
+/// How many distinct packet-in specs (controller actions with their
+/// pipeline fields) a bridge keeps.
+const MAX_PACKET_IN_SPECS: usize = 65_536;
 
 /// The OpenFlow error for a flow table refusal.
 fn flow_mod_error(e: FlowModError) -> OfpError {

@@ -102,7 +102,43 @@ pub struct PacketInSpec {
     pub max_len: u16,
     /// The controller action's userdata (only NXT_PACKET_IN2 carries it).
     pub userdata: Vec<u8>,
+    /// The pipeline fields of [`PACKET_IN_METADATA`] that were nonzero at
+    /// the controller action (in_port aside), for the packet-in's match.
+    pub metadata: Vec<(Field, u128)>,
 }
+
+/// The fields a packet-in's match reports when nonzero, as Open vSwitch's
+/// `flow_get_metadata`: tunnel, metadata, registers, mark, conntrack. A
+/// controller (OVN's, say) reads its logical datapath and ports there.
+pub const PACKET_IN_METADATA: [Field; 27] = [
+    Field::TunnelId,
+    Field::TunSrc,
+    Field::TunDst,
+    Field::TunIpv6Src,
+    Field::TunIpv6Dst,
+    Field::Metadata,
+    Field::Reg0,
+    Field::Reg1,
+    Field::Reg2,
+    Field::Reg3,
+    Field::Reg4,
+    Field::Reg5,
+    Field::Reg6,
+    Field::Reg7,
+    Field::Reg8,
+    Field::Reg9,
+    Field::Reg10,
+    Field::Reg11,
+    Field::Reg12,
+    Field::Reg13,
+    Field::Reg14,
+    Field::Reg15,
+    Field::PktMark,
+    Field::CtState,
+    Field::CtZone,
+    Field::CtMark,
+    Field::CtLabel,
+];
 
 /// The result of a translation.
 #[derive(Debug)]
@@ -585,12 +621,25 @@ impl<'a, A: PortMap> Xlate<'a, A> {
     /// Sends the packet, as it is now, to the controllers.
     fn controller(&mut self, reason: u8, max_len: u16, userdata: &[u8]) {
         self.commit();
+        // Whether a field is reported depends on its value, so the
+        // megaflow must know all of it (registers and metadata start at
+        // zero for every packet and are not in the datapath key; tunnel,
+        // mark and conntrack fields are).
+        let metadata = PACKET_IN_METADATA
+            .iter()
+            .filter_map(|&f| {
+                mark(&mut self.wc, f);
+                let v = getf(&self.flow, f);
+                (v != 0).then_some((f, v))
+            })
+            .collect();
         let id = self.ports.controller(PacketInSpec {
             reason,
             table_id: self.cur_table,
             cookie: self.cur_cookie,
             max_len,
             userdata: userdata.to_vec(),
+            metadata,
         });
         self.out.push(DpAction::Userspace { userdata: id });
     }

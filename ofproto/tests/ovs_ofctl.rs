@@ -491,7 +491,7 @@ fn wait_connected(bridge: &oxvs_ofproto::bridge::Bridge) {
     while bridge.hub.connected() == 0 && std::time::Instant::now() < deadline {
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
-    assert_eq!(bridge.hub.connected(), 1, "monitor connected");
+    assert!(bridge.hub.connected() >= 1, "monitor connected");
 }
 
 #[test]
@@ -575,20 +575,26 @@ fn controller_userdata_reaches_a_packet_in2_monitor() {
         (
             "OpenFlow13",
             "nxt_packet_in2",
-            "NXT_PACKET_IN2 (OF1.3) (xid=0x0): table_id=2 cookie=0x99 total_len=60 in_port=1 \
+            "NXT_PACKET_IN2 (OF1.3) (xid=0x0): table_id=2 cookie=0x99 total_len=60 reg3=0x2a,metadata=0x5,in_port=1 \
              (via action) data_len=60 (unbuffered)\n userdata=00.00.00.0a.00.00.00.00\n",
         ),
         (
             "OpenFlow10",
             "nxt_packet_in2",
-            "NXT_PACKET_IN2 (xid=0x0): table_id=2 cookie=0x99 total_len=60 in_port=1 \
+            "NXT_PACKET_IN2 (xid=0x0): table_id=2 cookie=0x99 total_len=60 reg3=0x2a,metadata=0x5,in_port=1 \
              (via action) data_len=60 (unbuffered)\n userdata=00.00.00.0a.00.00.00.00\n",
         ),
         (
             "OpenFlow13",
             "nxt_packet_in",
-            "NXT_PACKET_IN (OF1.3) (xid=0x0): table_id=2 cookie=0x99 total_len=60 in_port=1 \
+            "NXT_PACKET_IN (OF1.3) (xid=0x0): table_id=2 cookie=0x99 total_len=60 reg3=0x2a,metadata=0x5,in_port=1 \
              (via action) data_len=60 (unbuffered)\n",
+        ),
+        (
+            "OpenFlow13",
+            "standard",
+            "OFPT_PACKET_IN (OF1.3) (xid=0x0): table_id=2 cookie=0x99 total_len=60 \
+             reg3=0x2a,metadata=0x5,in_port=1 (via action) data_len=60 (unbuffered)\n",
         ),
     ] {
         let (sw, bridge, dp) = real::start_real();
@@ -604,7 +610,10 @@ fn controller_userdata_reaches_a_packet_in2_monitor() {
         ofctl(
             &sw,
             "OpenFlow13",
-            &["add-flow", "in_port=1,actions=resubmit(,2)"],
+            &[
+                "add-flow",
+                "in_port=1,actions=load:0x2a->NXM_NX_REG3[],load:0x5->OXM_OF_METADATA[],resubmit(,2)",
+            ],
         );
         ofctl(
             &sw,

@@ -281,6 +281,12 @@ fn rule_strategy() -> impl Strategy<Value = (u8, u32, String, Vec<Action>)> {
             },
             Action::output(port::FLOOD)
         ]),
+        // A packet-in reports the pipeline's fields (pkt_mark among them)
+        // when nonzero: the megaflow must tell the values apart.
+        (0u32..3).prop_map(|r| vec![
+            Action::SetField(SetField::new(Field::Reg0, Value::from(r))),
+            Action::Controller(Default::default())
+        ]),
     ];
     (0u8..2, 0u32..5, matches, actions)
 }
@@ -294,8 +300,8 @@ proptest! {
     #[test]
     fn megaflow_invariant(
         rules in proptest::collection::vec(rule_strategy(), 0..12),
-        packets in proptest::collection::vec((1u32..4, 0u32..4, 0u32..1024, 0u16..3, 0u16..3, 1u8..3), 1..12),
-        noise in proptest::collection::vec((0u32..4, 0u32..1024, 0u16..3, 0u16..3, 1u8..3), 1..12),
+        packets in proptest::collection::vec((1u32..4, 0u32..4, 0u32..1024, 0u16..3, 0u16..3, 1u8..3, 0u32..2), 1..12),
+        noise in proptest::collection::vec((0u32..4, 0u32..1024, 0u16..3, 0u16..3, 1u8..3, 0u32..2), 1..12),
     ) {
         let b = bridge(3);
         del_all(&b);
@@ -304,13 +310,15 @@ proptest! {
             let acts: Vec<Action> = acts.iter().filter(|a| !(matches!(a, Action::GotoTable(_)) && *t == 1)).cloned().collect();
             b.flow_mod(&spec(FlowModCommand::Add, *t, *prio, m, acts)).expect("flow_mod");
         }
-        for (p, src, dst, sp, dp, ttl) in &packets {
+        for (p, src, dst, sp, dp, ttl, mark) in &packets {
             let mut k = udp_key(10 + p, 0x0a00_0000 | src, 0x0a00_0000 | dst, *sp, *dp);
             k.set_nw_ttl(*ttl);
+            k.set_skb_mark(*mark);
             let (mask, acts) = b.xlate(&k, false, 0);
-            for (src2, dst2, sp2, dp2, ttl2) in &noise {
+            for (src2, dst2, sp2, dp2, ttl2, mark2) in &noise {
                 let mut k2 = udp_key(10 + p, 0x0a00_0000 | src2, 0x0a00_0000 | dst2, *sp2, *dp2);
                 k2.set_nw_ttl(*ttl2);
+                k2.set_skb_mark(*mark2);
                 // Keep the masked bits of k, take the rest from k2.
                 for i in 0..k.words.len() {
                     k2.words[i] = (k.words[i] & mask.words[i]) | (k2.words[i] & !mask.words[i]);
