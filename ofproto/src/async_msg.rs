@@ -13,7 +13,8 @@ use crate::ofp::error::{OfpError, RoleRequestFailed};
 use crate::ofp::matching::Match;
 
 use crate::ofp::message::{
-    encode, Message, PacketInFormat, RawMsg, Role, RoleStatus, RoleStatusReason, Unparsed,
+    encode, AsyncConfig, AsyncKind, Message, PacketInFormat, PortStatus, RawMsg, Role, RoleStatus,
+    RoleStatusReason, Unparsed,
 };
 use crate::ofp::Version;
 
@@ -48,6 +49,16 @@ pub struct SubscriberState {
     pub packet_in_format: PacketInFormat,
     /// OpenFlow 1.0 connections that chose NXM get Nicira flow-removed.
     pub nxm: bool,
+    /// Which asynchronous messages, for which reasons, the connection
+    /// gets in each role (SET_ASYNC).
+    pub async_config: AsyncConfig,
+    /// A service connection (`ovs-ofctl` on the management socket) that has
+    /// not asked for asynchronous messages by setting a nonzero
+    /// miss_send_len gets none, as in Open vSwitch.
+    pub muted: bool,
+    /// The session's connection number, to leave the originator of a
+    /// port-mod out of the port-status it causes.
+    pub conn_id: u64,
 }
 
 /// One connection's end of the hub.
@@ -67,6 +78,9 @@ impl Subscriber {
                 role: Role::Equal,
                 packet_in_format: PacketInFormat::Standard,
                 nxm: false,
+                async_config: AsyncConfig::default(),
+                muted: false,
+                conn_id: 0,
             }),
             hub: Mutex::new(Weak::new()),
         })
@@ -193,28 +207,51 @@ impl AsyncHub {
             .count()
     }
 
-    /// Sends a flow-removed to every connection that is not a secondary.
+    /// Sends a flow-removed to the connections that asked for its reason.
     pub fn flow_removed(&self, fr: &FlowRemoved) {
-        self.broadcast("flow-removed", |st| {
+        self.broadcast(AsyncKind::FlowRemoved, fr.reason, None, |st| {
             encode_flow_removed(st.version?, st.nxm, fr)
         });
     }
 
-    /// Sends a packet-in to every connection that is not a secondary.
+    /// Sends a packet-in to the connections that asked for its reason.
     pub fn packet_in(&self, pi: &PacketIn) {
-        self.broadcast("packet-in", |st| {
+        self.broadcast(AsyncKind::PacketIn, pi.reason, None, |st| {
             encode_packet_in(st.version?, st.packet_in_format, pi)
         });
     }
 
+    /// Sends a port-status to the connections that asked for its reason,
+    /// except connection `except` (the originator of a port-mod, which
+    /// OpenFlow before 1.5 does not tell).
+    pub fn port_status(&self, ps: &PortStatus, except: Option<u64>) {
+        self.broadcast(AsyncKind::PortStatus, ps.reason.wire(), except, |st| {
+            encode(&Message::PortStatus(ps.clone()), st.version?, 0).ok()
+        });
+    }
+
     /// Sends what `encode` makes of each connection's state to every
-    /// connection past its handshake that is not a secondary. A connection
-    /// whose queue is full misses the message (logged): a slow controller
-    /// must not stall the switch.
-    fn broadcast(&self, what: &str, encode: impl Fn(&SubscriberState) -> Option<Vec<u8>>) {
+    /// connection past its handshake whose asynchronous configuration
+    /// takes `kind` for `reason` in its role. A connection whose queue is
+    /// full misses the message (logged): a slow controller must not stall
+    /// the switch.
+    fn broadcast(
+        &self,
+        kind: AsyncKind,
+        reason: u8,
+        except: Option<u64>,
+        encode: impl Fn(&SubscriberState) -> Option<Vec<u8>>,
+    ) {
+        let what = format!("{kind:?}");
         for s in self.shared.live() {
             let st = s.state.lock().clone();
-            if st.version.is_none() || st.role == Role::Secondary {
+            if st.version.is_none()
+                || st.muted
+                || except == Some(st.conn_id)
+                || !st
+                    .async_config
+                    .allows(kind, reason, st.role == Role::Secondary)
+            {
                 continue;
             }
             match encode(&st) {
@@ -316,4 +353,78 @@ pub fn encode_flow_removed(version: Version, nxm: bool, fr: &FlowRemoved) -> Opt
         0,
     )
     .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ofp::message::{Port, PortReason};
+
+    fn subscriber(
+        hub: &AsyncHub,
+        role: Role,
+        muted: bool,
+        conn_id: u64,
+    ) -> (Arc<Subscriber>, mpsc::Receiver<Vec<u8>>) {
+        let (tx, rx) = mpsc::channel(16);
+        let s = Subscriber::new(tx);
+        {
+            let mut st = s.state.lock();
+            st.version = Some(Version::Of13);
+            st.role = role;
+            st.async_config = AsyncConfig::default_for(Version::Of13);
+            st.muted = muted;
+            st.conn_id = conn_id;
+        }
+        hub.subscribe(&s);
+        (s, rx)
+    }
+
+    fn count(rx: &mut mpsc::Receiver<Vec<u8>>) -> usize {
+        std::iter::from_fn(|| rx.try_recv().ok()).count()
+    }
+
+    #[test]
+    fn each_connection_gets_what_its_role_and_async_config_take() {
+        let hub = AsyncHub::default();
+        let (_p, mut primary) = subscriber(&hub, Role::Equal, false, 1);
+        let (_s, mut secondary) = subscriber(&hub, Role::Secondary, false, 2);
+        let (_m, mut muted) = subscriber(&hub, Role::Equal, true, 3);
+        let (c, mut custom) = subscriber(&hub, Role::Equal, false, 4);
+        // This one wants packet-ins for table misses only.
+        c.state.lock().async_config.packet_in.primary = Some(1);
+
+        let ps = PortStatus {
+            reason: PortReason::Add,
+            desc: Port::default(),
+        };
+        hub.port_status(&ps, None);
+        assert_eq!(
+            [&mut primary, &mut secondary, &mut muted, &mut custom].map(count),
+            [1, 1, 0, 1],
+            "port-status goes to every role"
+        );
+        hub.port_status(&ps, Some(4));
+        assert_eq!(count(&mut custom), 0, "not to the port-mod's sender");
+        assert_eq!(count(&mut primary), 1);
+        count(&mut secondary);
+
+        let pi = |reason| PacketIn {
+            reason,
+            data: vec![0; 60],
+            total_len: 60,
+            ..PacketIn::default()
+        };
+        hub.packet_in(&pi(1));
+        assert_eq!(
+            [&mut primary, &mut secondary, &mut muted, &mut custom].map(count),
+            [1, 0, 0, 0],
+            "an action's packet-in: not to secondaries, nor to who masked it"
+        );
+        hub.packet_in(&pi(0));
+        assert_eq!(count(&mut custom), 1, "a table miss it asked for");
+        // OFPR_INVALID_TTL is off by default.
+        hub.packet_in(&pi(2));
+        assert_eq!(count(&mut primary), 1, "only the no-match one");
+    }
 }

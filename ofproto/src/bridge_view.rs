@@ -2,6 +2,7 @@
 //! connection to a bridge sees. Port descriptions and counters come from
 //! whoever owns the ports (the daemon), through [`PortSource`].
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use oxvs_datapath::Datapath;
@@ -16,7 +17,8 @@ use crate::ofp::group_msg::{GroupDesc, GroupMod, GroupStats, MeterConfig, MeterM
 use crate::ofp::message::stats::{GroupFeatures, MeterFeatures};
 use crate::ofp::message::PortMod;
 use crate::ofp::message::{
-    Port, PortConfig, PortFeatures, PortNo, PortState, PortStats, TableStats,
+    Port, PortConfig, PortFeatures, PortNo, PortReason, PortState, PortStats, PortStatus,
+    TableStats,
 };
 use crate::table::N_TABLES;
 
@@ -38,9 +40,34 @@ pub struct BridgeView {
     pub dp: Arc<Datapath>,
     pub datapath_id: u64,
     pub ports: Arc<dyn PortSource>,
+    /// The port descriptions controllers were last told of, by number.
+    reported: parking_lot::Mutex<BTreeMap<u32, Port>>,
 }
 
 impl BridgeView {
+    pub fn new(
+        bridge: Arc<Bridge>,
+        dp: Arc<Datapath>,
+        datapath_id: u64,
+        ports: Arc<dyn PortSource>,
+    ) -> Arc<BridgeView> {
+        let v = BridgeView {
+            bridge,
+            dp,
+            datapath_id,
+            ports,
+            reported: parking_lot::Mutex::new(BTreeMap::new()),
+        };
+        // The ports there are now need no announcement: a controller
+        // learns them from its features or port-desc request.
+        *v.reported.lock() = v.current_ports();
+        Arc::new(v)
+    }
+
+    fn current_ports(&self) -> BTreeMap<u32, Port> {
+        self.ports().into_iter().map(|p| (p.port_no.0, p)).collect()
+    }
+
     fn describe(&self, p: &BridgePort) -> Port {
         let (hw_addr, up) = self.ports.link(p);
         Port {
@@ -65,6 +92,33 @@ impl BridgeView {
 }
 
 impl SwitchView for BridgeView {
+    fn report_port_changes(&self, except: Option<u64>) {
+        let now = self.current_ports();
+        let mut reported = self.reported.lock();
+        let send = |reason, desc: &Port| {
+            self.bridge.hub.port_status(
+                &PortStatus {
+                    reason,
+                    desc: desc.clone(),
+                },
+                except,
+            )
+        };
+        for (no, old) in reported.iter() {
+            if !now.contains_key(no) {
+                send(PortReason::Delete, old);
+            }
+        }
+        for (no, p) in &now {
+            match reported.get(no) {
+                None => send(PortReason::Add, p),
+                Some(old) if old != p => send(PortReason::Modify, p),
+                Some(_) => {}
+            }
+        }
+        *reported = now;
+    }
+
     fn flow_monitors(&self) -> Option<Arc<crate::monitor::MonitorHub>> {
         Some(self.bridge.monitors.clone())
     }

@@ -57,6 +57,10 @@ pub trait SwitchView: Send + Sync {
     fn port_mod(&self, _pm: &PortMod) -> Result<(), OfpError> {
         Err(OfpError::BadRequest(BadRequest::BadType))
     }
+    /// Sends a port-status for every port added, deleted or changed since
+    /// the last call to the connections that take them, except connection
+    /// `except`.
+    fn report_port_changes(&self, _except: Option<u64>) {}
     /// Applies a group_mod. By default the switch has no groups.
     fn group_mod(&self, _gm: &GroupMod) -> Result<(), OfpError> {
         Err(OfpError::BadRequest(BadRequest::BadType))
@@ -140,6 +144,9 @@ pub trait SwitchView: Send + Sync {
     }
 }
 
+/// OFP_DEFAULT_MISS_SEND_LEN.
+const OFP_DEFAULT_MISS_SEND_LEN: u16 = 128;
+
 /// Most body bytes per multipart reply message (the length field is 16
 /// bits; headers take the rest).
 const MAX_REPLY_BODY: usize = 65_000;
@@ -149,6 +156,9 @@ const MAX_REPLY_BODY: usize = 65_000;
 #[derive(Clone, Debug)]
 struct ConnSettings {
     config: SwitchConfig,
+    /// Open vSwitch's OFCONN_SERVICE: no asynchronous messages while
+    /// miss_send_len is 0.
+    service: bool,
     async_config: AsyncConfig,
     packet_in_format: Option<PacketInFormat>,
     flow_mod_table_id: bool,
@@ -210,6 +220,7 @@ impl OfSession {
             version: None,
             settings: ConnSettings {
                 config: SwitchConfig::default(),
+                service: false,
                 async_config: AsyncConfig::default(),
                 packet_in_format: None,
                 flow_mod_table_id: false,
@@ -233,6 +244,8 @@ impl OfSession {
     /// the management socket), whose miss_send_len starts at 0.
     pub fn as_service(mut self) -> OfSession {
         self.settings.config.miss_send_len = 0;
+        self.settings.service = true;
+        self.publish_state();
         self
     }
 
@@ -258,6 +271,9 @@ impl OfSession {
             .packet_in_format
             .unwrap_or(PacketInFormat::Standard);
         st.nxm = self.settings.nxm;
+        st.async_config = self.settings.async_config.clone();
+        st.muted = self.settings.service && self.settings.config.miss_send_len == 0;
+        st.conn_id = self.conn_id;
     }
 
     /// The connection's role now (another connection becoming primary
@@ -299,6 +315,7 @@ impl OfSession {
         match result {
             Ok(v) => {
                 self.version = Some(v);
+                self.settings.async_config = AsyncConfig::default_for(v);
                 self.publish_state();
             }
             Err(e) => {
@@ -452,6 +469,7 @@ impl OfSession {
                     tracing::warn!(mode = ?c.frag, "unsupported fragment handling mode");
                 }
                 self.settings.config = c;
+                self.publish_state();
             }
             Message::BarrierRequest => {
                 self.view.sync();
@@ -499,7 +517,22 @@ impl OfSession {
                 } else {
                     Ok(())
                 } {
-                    Ok(()) => self.settings.async_config = a,
+                    Ok(()) => {
+                        // OpenFlow 1.4's properties change what they name
+                        // and leave the rest; the fixed 1.3 layout says all.
+                        self.settings.async_config = if props {
+                            self.settings.async_config.merged(&a)
+                        } else {
+                            a
+                        };
+                        // A service connection that asks for asynchronous
+                        // messages gets them (Open vSwitch's
+                        // handle_nxt_set_async_config).
+                        if self.settings.service && self.settings.config.miss_send_len == 0 {
+                            self.settings.config.miss_send_len = OFP_DEFAULT_MISS_SEND_LEN;
+                        }
+                        self.publish_state();
+                    }
                     Err(e) => self.error(out, e, msg, xid),
                 }
             }
@@ -531,11 +564,13 @@ impl OfSession {
             Message::PortMod(_) if secondary => {
                 self.error(out, OfpError::BadRequest(BadRequest::IsSlave), msg, xid)
             }
-            Message::PortMod(pm) => {
-                if let Err(e) = self.view.port_mod(&pm) {
-                    self.error(out, e, msg, xid);
-                }
-            }
+            Message::PortMod(pm) => match self.view.port_mod(&pm) {
+                // Before OpenFlow 1.5 the controller that asked is not told.
+                Ok(()) => self.view.report_port_changes(
+                    Some(self.conn_id).filter(|_| self.version < Some(Version::Of15)),
+                ),
+                Err(e) => self.error(out, e, msg, xid),
+            },
             Message::BundleControl(_) | Message::BundleAdd(_) if secondary => {
                 self.error(out, OfpError::BadRequest(BadRequest::IsSlave), msg, xid)
             }
@@ -1492,5 +1527,89 @@ mod tests {
                 Message::BarrierReply
             )
         );
+    }
+
+    #[test]
+    fn async_config_starts_as_open_vswitchs_and_openflow14_set_async_merges() {
+        use crate::ofp::message::AsyncKind;
+        let get = |s: &mut OfSession, v| match dec(&s
+            .message(&enc(&Message::GetAsyncRequest, v, 9), 0)
+            .send[0])
+        .1
+        {
+            Message::GetAsyncReply(c) => c,
+            other => panic!("{other:?}"),
+        };
+        let mut s = session();
+        s.open(0);
+        let v = Version::Of14;
+        s.message(&enc(&Message::Hello(Hello::offering(&[v])), v, 1), 0);
+        let default = AsyncConfig::default_for(v);
+        assert_eq!(get(&mut s, v), default);
+        // OpenFlow 1.4 names only what changes.
+        let mut only = AsyncConfig::default();
+        only.packet_in.primary = Some(1 << 1);
+        let out = s.message(&enc(&Message::SetAsync(only), v, 2), 0);
+        assert!(out.send.is_empty(), "no error");
+        let c = get(&mut s, v);
+        assert_eq!(c.packet_in.primary, Some(2));
+        assert_eq!(c.packet_in.secondary, default.packet_in.secondary);
+        assert_eq!(c.port_status, default.port_status);
+        assert_eq!(c.flow_removed, default.flow_removed);
+        // The hub filters by what the session published.
+        let st = s.subscriber.state.lock().clone();
+        assert!(st.async_config.allows(AsyncKind::PacketIn, 1, false));
+        assert!(!st.async_config.allows(AsyncKind::PacketIn, 0, false));
+
+        // OpenFlow 1.3's fixed layout says everything.
+        let mut s = session();
+        s.open(0);
+        let v = Version::Of13;
+        s.message(&enc(&Message::Hello(Hello::offering(&[v])), v, 1), 0);
+        assert_eq!(get(&mut s, v).flow_removed.primary, Some(0b1111));
+        let masks = |p, q| crate::ofp::message::AsyncMasks {
+            primary: Some(p),
+            secondary: Some(q),
+        };
+        let all = AsyncConfig {
+            packet_in: masks(1, 0),
+            port_status: masks(0, 0),
+            flow_removed: masks(4, 4),
+            ..AsyncConfig::default()
+        };
+        s.message(&enc(&Message::SetAsync(all.clone()), v, 2), 0);
+        let c = get(&mut s, v);
+        assert_eq!(
+            (c.packet_in, c.port_status, c.flow_removed),
+            (all.packet_in, all.port_status, all.flow_removed)
+        );
+    }
+
+    #[test]
+    fn a_service_connection_gets_asynchronous_messages_once_it_asks() {
+        let mut s = session().as_service();
+        s.open(0);
+        let v = Version::Of13;
+        s.message(&enc(&Message::Hello(Hello::offering(&[v])), v, 1), 0);
+        assert!(s.subscriber.state.lock().muted);
+        let c = SwitchConfig {
+            miss_send_len: 65535,
+            ..SwitchConfig::default()
+        };
+        s.message(&enc(&Message::SetConfig(c), v, 2), 0);
+        assert!(!s.subscriber.state.lock().muted);
+        // A SET_ASYNC also unmutes it (Open vSwitch sets miss_send_len).
+        let mut s = session().as_service();
+        s.open(0);
+        s.message(&enc(&Message::Hello(Hello::offering(&[v])), v, 1), 0);
+        let legacy = AsyncConfig {
+            role_status: Default::default(),
+            table_status: Default::default(),
+            requestforward: Default::default(),
+            ..AsyncConfig::default_for(v)
+        };
+        let out = s.message(&enc(&Message::SetAsync(legacy), v, 2), 0);
+        assert!(out.send.is_empty(), "no error");
+        assert!(!s.subscriber.state.lock().muted);
     }
 }

@@ -89,12 +89,12 @@ fn start() -> Switch {
             })
             .expect("port");
     }
-    let view = Arc::new(BridgeView {
+    let view = BridgeView::new(
         bridge,
-        dp: Arc::new(Datapath::new(DatapathConfig::default())),
-        datapath_id: 0x0000_1234_5678_9abc,
-        ports: Arc::new(Links),
-    });
+        Arc::new(Datapath::new(DatapathConfig::default())),
+        0x0000_1234_5678_9abc,
+        Arc::new(Links),
+    );
     let dir = tempfile::tempdir().expect("temp dir");
     let sock = dir.path().join("br0.mgmt");
     let rt = tokio::runtime::Runtime::new().expect("runtime");

@@ -49,12 +49,7 @@ fn start() -> Switch {
             .expect("port");
     }
     let dp = Arc::new(Datapath::new(DatapathConfig::default()));
-    let view = Arc::new(BridgeView {
-        bridge: bridge.clone(),
-        dp,
-        datapath_id: 1,
-        ports: Arc::new(Links),
-    });
+    let view = BridgeView::new(bridge.clone(), dp, 1, Arc::new(Links));
     let dir = tempfile::tempdir().expect("temp dir");
     let sock = dir.path().join("br0.mgmt");
     let rt = tokio::runtime::Runtime::new().expect("runtime");

@@ -267,12 +267,7 @@ mod real {
                 .expect("port");
         }
         let dp = Arc::new(Datapath::new(DatapathConfig::default()));
-        let view = Arc::new(BridgeView {
-            bridge: bridge.clone(),
-            dp: dp.clone(),
-            datapath_id: 1,
-            ports: Arc::new(Links),
-        });
+        let view = BridgeView::new(bridge.clone(), dp.clone(), 1, Arc::new(Links));
         let dir = tempfile::tempdir().expect("temp dir");
         let sock = dir.path().join("br0.mgmt");
         let rt = tokio::runtime::Runtime::new().expect("runtime");
@@ -623,7 +618,7 @@ fn controller_userdata_reaches_a_packet_in2_monitor() {
                 "table=2,cookie=0x99,in_port=1,actions=controller(userdata=00.00.00.0a.00.00.00.00)",
             ],
         );
-        let (monitor, log) = start_monitor(&sw, v, &["-P", format]);
+        let (monitor, log) = start_monitor(&sw, v, &["65535", "-P", format]);
         wait_connected(&bridge);
 
         let mut frame = vec![0u8; 60];
@@ -670,7 +665,7 @@ fn flow_removed_reaches_the_monitor_on_delete_and_idle_timeout() {
                 "priority=6,in_port=2,idle_timeout=1,send_flow_rem,actions=drop",
             ],
         );
-        let (monitor, log) = start_monitor(&sw, v, &[]);
+        let (monitor, log) = start_monitor(&sw, v, &["65535"]);
         wait_connected(&bridge);
         ofctl(&sw, v, &["del-flows", "in_port=3"]);
         std::thread::sleep(std::time::Duration::from_millis(1100));
@@ -1222,12 +1217,8 @@ fn monitor_sessions_get_updates_at_once_and_cancel() {
 
     let (sw, bridge, dp) = real::start_real();
     drop(sw);
-    let view = Arc::new(oxvs_ofproto::bridge_view::BridgeView {
-        bridge,
-        dp,
-        datapath_id: 1,
-        ports: Arc::new(LinksForSessions),
-    });
+    let view =
+        oxvs_ofproto::bridge_view::BridgeView::new(bridge, dp, 1, Arc::new(LinksForSessions));
     for v in [Version::Of10, Version::Of13, Version::Of14] {
         let (tx, mut rx) = mpsc::channel(64);
         let mut a = OfSession::new(view.clone(), vec![v], None).with_outbound(tx);

@@ -821,3 +821,92 @@ fn ofproto_trace_shows_the_path_through_the_tables() {
     let bad = ctl(BINS, &dirs, &["ofproto/trace", "br0", "tcp"]);
     assert!(bad.stderr.contains("in_port"), "{bad:?}");
 }
+
+/// A running `ovs-ofctl monitor`, killed on drop; its output goes to a file.
+struct Monitor {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+}
+
+impl Monitor {
+    fn start(dirs: &Dirs, name: &str, args: &[&str]) -> Monitor {
+        let log = dirs.rundir.join(format!("{name}.log"));
+        let f = std::fs::File::create(&log).expect("monitor log");
+        let tool = oxvs_tests::find_tool("ovs-ofctl").unwrap_or_else(|| "ovs-ofctl".into());
+        let child = std::process::Command::new(tool)
+            .env("OVS_RUNDIR", &dirs.rundir)
+            .args(["-O", "OpenFlow13", "monitor", "br0"])
+            .args(args)
+            .stdout(f.try_clone().expect("clone"))
+            .stderr(f)
+            .spawn()
+            .expect("ovs-ofctl monitor");
+        Monitor { child, log }
+    }
+
+    fn text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Waits for a PORT_STATUS message that says all of `needles`.
+    fn saw(&self, needles: &[&str]) -> bool {
+        wait_until(Duration::from_secs(5), || {
+            self.text()
+                .split("OFPT_PORT_STATUS")
+                .any(|m| needles.iter().all(|n| m.contains(n)))
+        })
+    }
+}
+
+impl Drop for Monitor {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Controllers hear of ports added, changed (config by port-mod, link
+/// state) and deleted, as OFPT_PORT_STATUS; a management-socket monitor
+/// that set no miss_send_len hears nothing, as with Open vSwitch.
+#[test]
+fn port_changes_reach_controllers_as_port_status() {
+    if skip_unless_root("port_changes_reach_controllers_as_port_status") {
+        return;
+    }
+    if oxvs_tests::find_tool("ovs-ofctl").is_none() {
+        eprintln!("SKIP port_changes_reach_controllers_as_port_status: ovs-ofctl is not installed (apt openvswitch-common)");
+        return;
+    }
+    let (sw, _hosts, dirs, _d) = bridge_of(2);
+    let m = Monitor::start(&dirs, "monitor", &["65534"]);
+    let quiet = Monitor::start(&dirs, "quiet", &[]);
+    // Both are connected once a port-mod's barrier returns... and the
+    // monitor has set its miss_send_len: wait for its first message.
+    std::thread::sleep(Duration::from_millis(500));
+
+    ctl_ok(BINS, &dirs, &["add-port", "br0", "in9", "type=internal"]);
+    assert!(m.saw(&["ADD: 3(in9)"]), "no ADD:\n{}", m.text());
+
+    ofctl(&dirs, &["mod-port", "br0", "p1", "down"]);
+    assert!(
+        m.saw(&["MOD: 1(p1)", "PORT_DOWN"]),
+        "no MOD for the port-mod:\n{}",
+        m.text()
+    );
+
+    sw.ip(&["link", "del", "p2"]);
+    assert!(
+        m.saw(&["MOD: 2(p2)", "LINK_DOWN"]),
+        "no MOD for the link:\n{}",
+        m.text()
+    );
+
+    ctl_ok(BINS, &dirs, &["del-port", "br0", "in9"]);
+    assert!(m.saw(&["DEL: 3(in9)"]), "no DEL:\n{}", m.text());
+
+    assert!(
+        !quiet.text().contains("OFPT_PORT_STATUS"),
+        "a monitor without miss_send_len got port status:\n{}",
+        quiet.text()
+    );
+}

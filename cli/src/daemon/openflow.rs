@@ -155,16 +155,16 @@ impl OpenFlow {
         dp: Arc<Datapath>,
         datapath_id: u64,
     ) -> Arc<BridgeView> {
-        Arc::new(BridgeView {
+        BridgeView::new(
             bridge,
             dp,
             datapath_id,
-            ports: Arc::new(Source {
+            Arc::new(Source {
                 infos: self.infos.clone(),
                 clock: self.clock,
                 offload: self.offload.clone(),
             }),
-        })
+        )
     }
 
     /// Serves `view` on `target` (`punix:PATH` or `ptcp:[PORT][:IP]`; a

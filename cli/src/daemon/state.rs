@@ -521,6 +521,11 @@ impl State {
             }
         }
         self.rt.openflow.infos.replace(m);
+        // Ports added, deleted, or whose link or config changed: tell the
+        // controllers (OFPT_PORT_STATUS).
+        for b in self.bridges.values() {
+            oxvs_ofproto::ofconn::SwitchView::report_port_changes(&*b.view, None);
+        }
     }
 
     /// Re-translates `bridge`'s megaflows now rather than at the next

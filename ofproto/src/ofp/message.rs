@@ -50,7 +50,7 @@ pub use stats::{
     SwitchDesc, TableStats,
 };
 pub use switch::{
-    negotiate, AsyncConfig, AsyncMasks, Capabilities, FlowFormat, FragHandling, Hello,
+    negotiate, AsyncConfig, AsyncKind, AsyncMasks, Capabilities, FlowFormat, FragHandling, Hello,
     HelloElement, PacketInFormat, Role, RoleMsg, RoleStatus, RoleStatusReason, SwitchConfig,
     SwitchFeatures,
 };

@@ -397,7 +397,7 @@ pub enum PortReason {
 }
 
 impl PortReason {
-    fn wire(self) -> u8 {
+    pub fn wire(self) -> u8 {
         match self {
             PortReason::Add => 0,
             PortReason::Delete => 1,

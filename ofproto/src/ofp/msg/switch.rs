@@ -527,6 +527,18 @@ pub struct AsyncMasks {
     pub secondary: Option<u32>,
 }
 
+/// The kinds of asynchronous message an [`AsyncConfig`] filters, in its
+/// property-type order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AsyncKind {
+    PacketIn = 0,
+    PortStatus = 1,
+    FlowRemoved = 2,
+    RoleStatus = 3,
+    TableStatus = 4,
+    RequestForward = 5,
+}
+
 /// GET_ASYNC_REPLY, SET_ASYNC and Nicira's NXT_SET_ASYNC_CONFIG(2).
 /// OpenFlow 1.3 and NXT_SET_ASYNC_CONFIG carry only packet-in, port-status
 /// and flow-removed masks; OpenFlow 1.4+ carries any subset of all six.
@@ -566,6 +578,53 @@ impl AsyncConfig {
             &mut self.table_status,
             &mut self.requestforward,
         ]
+    }
+
+    /// What a connection starts with (Open vSwitch's
+    /// `ofputil_async_cfg_default`): a primary or equal controller gets
+    /// packet-ins for every reason but an invalid TTL, and flow-removeds
+    /// for every reason `version` has; every role gets port-status; role,
+    /// table status and requestforward are off until asked for.
+    pub fn default_for(version: Version) -> AsyncConfig {
+        let masks = |primary, secondary| AsyncMasks {
+            primary: Some(primary),
+            secondary: Some(secondary),
+        };
+        // OFPR_NO_MATCH, ACTION, ACTION_SET, GROUP, PACKET_OUT.
+        let pin = 0b11_1011;
+        let removed = match version {
+            Version::Of10 => 0b111,
+            Version::Of13 => 0b1111,
+            _ => 0b11_1111,
+        };
+        AsyncConfig {
+            packet_in: masks(pin, 0),
+            port_status: masks(0b111, 0b111),
+            flow_removed: masks(removed, 0),
+            role_status: masks(0, 0),
+            table_status: masks(0, 0),
+            requestforward: masks(0, 0),
+            other: Vec::new(),
+        }
+    }
+
+    /// `update` (an OpenFlow 1.4+ SET_ASYNC, which may leave kinds and roles
+    /// out) applied over this configuration.
+    pub fn merged(&self, update: &AsyncConfig) -> AsyncConfig {
+        let mut c = self.clone();
+        for (m, u) in c.kinds_mut().into_iter().zip(update.kinds()) {
+            m.primary = u.primary.or(m.primary);
+            m.secondary = u.secondary.or(m.secondary);
+        }
+        c
+    }
+
+    /// Whether a connection in `role` receives a message of `kind` for
+    /// `reason` (a bit number below 32).
+    pub fn allows(&self, kind: AsyncKind, reason: u8, secondary: bool) -> bool {
+        let m = self.kinds()[kind as usize];
+        let mask = if secondary { m.secondary } else { m.primary };
+        reason < 32 && mask.unwrap_or(0) & (1 << reason) != 0
     }
 
     /// Whether the 24-byte layout says all of this: both masks of the three
