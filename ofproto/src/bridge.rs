@@ -559,7 +559,7 @@ impl Bridge {
         let now = self.now_ms();
         for (r, why) in removed {
             let e = &r.value;
-            if !e.flags.send_flow_rem {
+            if !e.flags.send_flow_rem || crate::table::is_hidden(r.priority) {
                 continue;
             }
             self.hub.flow_removed(&crate::async_msg::FlowRemoved {

@@ -167,7 +167,7 @@ impl SwitchView for BridgeView {
                 name: String::new(),
                 wildcards: 0x3f_ffff,
                 max_entries: t.max_flows as u32,
-                active_count: t.len(i) as u32,
+                active_count: t.visible_len(i) as u32,
                 lookup_count: t.counters[i as usize]
                     .lookups
                     .load(std::sync::atomic::Ordering::Relaxed),

@@ -103,7 +103,9 @@ impl Monitor {
     fn selects(&self, ev: &FlowEvent) -> bool {
         let r = &ev.rule;
         let e = &r.value;
-        if self.table_id != 0xff && self.table_id != e.table_id {
+        if crate::table::is_hidden(r.priority)
+            || (self.table_id != 0xff && self.table_id != e.table_id)
+        {
             return false;
         }
         let acts = e.actions.load();

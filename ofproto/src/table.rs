@@ -103,6 +103,14 @@ impl<A> FlowEntry<A> {
     }
 }
 
+/// Whether a rule of this priority is hidden from OpenFlow (Open vSwitch's
+/// `rule_is_hidden`): the switch's own flows, such as fail-open's, sit
+/// above every priority a controller can give, and no controller sees,
+/// counts, changes or deletes them.
+pub fn is_hidden(priority: u32) -> bool {
+    priority > u32::from(u16::MAX)
+}
+
 /// A rule of a table: match, priority, entry.
 pub type TableRule<A> = Arc<Rule<FlowEntry<A>, FLOW_WORDS>>;
 
@@ -325,6 +333,13 @@ impl<A: ActionSet> FlowTables<A> {
         self.tables.get(t as usize).map_or(0, |c| c.len())
     }
 
+    /// The rules of table `t` OpenFlow sees (hidden ones left out).
+    pub fn visible_len(&self, t: u8) -> usize {
+        self.tables.get(t as usize).map_or(0, |c| {
+            c.len() - c.iter().filter(|r| is_hidden(r.priority)).count()
+        })
+    }
+
     pub fn total(&self) -> usize {
         self.tables.iter().map(|c| c.len()).sum()
     }
@@ -385,6 +400,11 @@ impl<A: ActionSet> FlowTables<A> {
             };
             for r in candidates {
                 let e = &r.value;
+                // Hidden rules are the switch's own: only a caller naming a
+                // priority OpenFlow cannot say (above 16 bits) sees them.
+                if is_hidden(r.priority) && !is_hidden(priority) {
+                    continue;
+                }
                 if e.cookie.load(Ordering::Relaxed) & cookie_mask != cookie & cookie_mask {
                     continue;
                 }
@@ -773,6 +793,46 @@ mod tests {
         let mut all = fm(Delete, 0, &[], vec![]);
         all.table_id = ALL_TABLES;
         assert_eq!(t.apply(&all, 0).map(|r| r.changed), Ok(1));
+        assert_eq!(t.total(), 0);
+    }
+
+    #[test]
+    fn hidden_rules_are_seen_and_changed_only_by_their_own_priority() {
+        use FlowModCommand::*;
+        let mut t = FlowTables::<Outs>::new();
+        let hidden = 0xf0_f0f0;
+        for (prio, out) in [(hidden, 1), (100, 2)] {
+            t.apply(&fm(Add, prio, &[], vec![out]), 0)
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+        assert_eq!((t.len(0), t.visible_len(0)), (2, 1));
+        let seen = |t: &FlowTables<Outs>, prio| {
+            t.select(
+                0,
+                false,
+                prio,
+                &Match::new(),
+                &[0; FLOW_WORDS],
+                &[0; FLOW_WORDS],
+                0,
+                0,
+                None,
+                None,
+            )
+            .map(|v| v.iter().map(|r| r.priority).collect::<Vec<_>>())
+        };
+        assert_eq!(seen(&t, 0), Ok(vec![100]), "a dump leaves it out");
+        // A controller's delete-all leaves it; the switch's strict delete
+        // by its priority removes it.
+        let mut all = fm(Delete, 0, &[], vec![]);
+        all.table_id = ALL_TABLES;
+        assert_eq!(t.apply(&all, 0).map(|r| r.changed), Ok(1));
+        assert_eq!(t.len(0), 1);
+        assert_eq!(
+            t.apply(&fm(DeleteStrict, hidden, &[], vec![]), 0)
+                .map(|r| r.changed),
+            Ok(1)
+        );
         assert_eq!(t.total(), 0);
     }
 
