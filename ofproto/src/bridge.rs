@@ -655,39 +655,41 @@ impl Bridge {
         // through, and refresh MAC learning for sources that are active.
         let crediting = self.crediting.lock();
         dp.megaflows.for_each(|f| {
-            let key = f.key();
-            if !self.owns_dp_port(key.in_port()) {
-                return;
-            }
             let s = f.stats.snapshot();
             let (p0, b0) = f.credited();
             // Only flows whose translation learns (NORMAL) have anything to
             // refresh when active; the others need a look only for new
-            // traffic.
+            // traffic. (Checked before the key is copied out: most flows
+            // of a big cache have neither.)
             let active = f.watch_activity()
                 && s.packets > 0
                 && dp_now_ms.saturating_sub(s.used_ms) <= active_ms;
-            if s.packets > p0 || active {
-                f.set_credited(s.packets, s.bytes);
-                let learning = if active {
-                    Learning::Refresh
-                } else {
-                    Learning::Off
-                };
-                let t = self.translate_learning(&key, learning, now);
-                for r in &t.rules {
-                    r.value.stats.add(
-                        s.packets.saturating_sub(p0),
-                        s.bytes.saturating_sub(b0),
-                        now,
-                    );
-                }
-                crate::group::credit(
-                    &t.groups,
+            if s.packets <= p0 && !active {
+                return;
+            }
+            let key = f.key();
+            if !self.owns_dp_port(key.in_port()) {
+                return;
+            }
+            f.set_credited(s.packets, s.bytes);
+            let learning = if active {
+                Learning::Refresh
+            } else {
+                Learning::Off
+            };
+            let t = self.translate_learning(&key, learning, now);
+            for r in &t.rules {
+                r.value.stats.add(
                     s.packets.saturating_sub(p0),
                     s.bytes.saturating_sub(b0),
+                    now,
                 );
             }
+            crate::group::credit(
+                &t.groups,
+                s.packets.saturating_sub(p0),
+                s.bytes.saturating_sub(b0),
+            );
         });
         drop(crediting);
         if self.macs.lock().expire(now) {
