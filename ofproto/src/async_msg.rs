@@ -280,9 +280,24 @@ pub fn encode_packet_in(
 ) -> Option<Vec<u8>> {
     let pi = PacketIn {
         format,
+        reason: reason_on_wire(pi.reason, version),
         ..pi.clone()
     };
     encode(&Message::PacketIn(pi), version, 0).ok()
+}
+
+/// The reason a packet-in gives in `version` (Open vSwitch's
+/// `encode_packet_in_reason`): OpenFlow 1.4's reasons are ACTION before
+/// it, and the internal table-miss ones become NO_MATCH (or ACTION, for
+/// a table-miss rule before 1.3, which had none).
+pub fn reason_on_wire(reason: u8, version: Version) -> u8 {
+    use crate::xlate::reason::*;
+    match reason {
+        ACTION_SET | GROUP | PACKET_OUT if version < Version::Of14 => ACTION,
+        EXPLICIT_MISS if version < Version::Of13 => ACTION,
+        EXPLICIT_MISS | IMPLICIT_MISS => NO_MATCH,
+        r => r,
+    }
 }
 
 /// Encodes a flow-removed (None: not in this version, e.g. OpenFlow 1.5's
@@ -391,8 +406,9 @@ mod tests {
         let (_s, mut secondary) = subscriber(&hub, Role::Secondary, false, 2);
         let (_m, mut muted) = subscriber(&hub, Role::Equal, true, 3);
         let (c, mut custom) = subscriber(&hub, Role::Equal, false, 4);
-        // This one wants packet-ins for table misses only.
-        c.state.lock().async_config.packet_in.primary = Some(1);
+        // This one wants packet-ins for table misses only (NO_MATCH, and
+        // with it the table-miss rules' internal reason).
+        c.state.lock().async_config.packet_in.primary = Some(1 | 1 << 6);
 
         let ps = PortStatus {
             reason: PortReason::Add,
@@ -423,8 +439,21 @@ mod tests {
         );
         hub.packet_in(&pi(0));
         assert_eq!(count(&mut custom), 1, "a table miss it asked for");
+        hub.packet_in(&pi(crate::xlate::reason::EXPLICIT_MISS));
+        assert_eq!(count(&mut custom), 1, "a table-miss rule's too");
+        assert_eq!(count(&mut primary), 2);
         // OFPR_INVALID_TTL is off by default.
         hub.packet_in(&pi(2));
-        assert_eq!(count(&mut primary), 1, "only the no-match one");
+        assert_eq!(count(&mut primary), 0);
+    }
+
+    #[test]
+    fn reasons_go_out_as_each_version_has_them() {
+        use crate::xlate::reason::*;
+        let on = |r| Version::ALL.map(|v| reason_on_wire(r, v));
+        assert_eq!(on(EXPLICIT_MISS), [ACTION, NO_MATCH, NO_MATCH, NO_MATCH]);
+        assert_eq!(on(IMPLICIT_MISS), [NO_MATCH; 4]);
+        assert_eq!(on(GROUP), [ACTION, ACTION, GROUP, GROUP]);
+        assert_eq!(on(INVALID_TTL), [INVALID_TTL; 4]);
     }
 }

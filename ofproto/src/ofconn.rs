@@ -501,11 +501,14 @@ impl OfSession {
                     Err(e) => self.error(out, e, msg, xid),
                 }
             }
-            Message::GetAsyncRequest => self.send(
-                out,
-                &Message::GetAsyncReply(self.settings.async_config.clone()),
-                xid,
-            ),
+            Message::GetAsyncRequest => {
+                let v = self.version.unwrap_or(Version::Of13);
+                self.send(
+                    out,
+                    &Message::GetAsyncReply(self.settings.async_config.on_wire(v)),
+                    xid,
+                )
+            }
             Message::SetAsync(a) => {
                 let props = matches!(
                     peek(msg),
@@ -520,11 +523,12 @@ impl OfSession {
                     Ok(()) => {
                         // OpenFlow 1.4's properties change what they name
                         // and leave the rest; the fixed 1.3 layout says all.
-                        self.settings.async_config = if props {
-                            self.settings.async_config.merged(&a)
+                        let base = if props {
+                            self.settings.async_config.clone()
                         } else {
-                            a
+                            AsyncConfig::default()
                         };
+                        self.settings.async_config = base.merged(&a, v);
                         // A service connection that asks for asynchronous
                         // messages gets them (Open vSwitch's
                         // handle_nxt_set_async_config).
@@ -1545,7 +1549,7 @@ mod tests {
         let v = Version::Of14;
         s.message(&enc(&Message::Hello(Hello::offering(&[v])), v, 1), 0);
         let default = AsyncConfig::default_for(v);
-        assert_eq!(get(&mut s, v), default);
+        assert_eq!(get(&mut s, v), default.on_wire(v));
         // OpenFlow 1.4 names only what changes.
         let mut only = AsyncConfig::default();
         only.packet_in.primary = Some(1 << 1);

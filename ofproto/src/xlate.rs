@@ -93,6 +93,23 @@ pub trait PortMap {
     }
 }
 
+/// Packet-in reasons (OFPR_*), with Open vSwitch's internal ones for a
+/// table-miss rule's packet-in, which go out as the version says.
+pub mod reason {
+    pub const NO_MATCH: u8 = 0;
+    pub const ACTION: u8 = 1;
+    pub const INVALID_TTL: u8 = 2;
+    pub const ACTION_SET: u8 = 3;
+    pub const GROUP: u8 = 4;
+    pub const PACKET_OUT: u8 = 5;
+    /// A table-miss rule sent it: NO_MATCH from OpenFlow 1.3 on, ACTION
+    /// before.
+    pub const EXPLICIT_MISS: u8 = 6;
+    /// No rule matched and the version sends misses to the controller
+    /// (OpenFlow 1.0): NO_MATCH.
+    pub const IMPLICIT_MISS: u8 = 7;
+}
+
 /// How a packet sent to the controller is reported.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct PacketInSpec {
@@ -168,6 +185,12 @@ pub struct Xlate<'a, A: PortMap> {
     /// Table and cookie of the rule whose actions are running (packet-in).
     cur_table: u8,
     cur_cookie: u64,
+    /// Whether that rule is a table-miss rule (priority 0, matching
+    /// everything): its packet-ins say "no match" (OFPR_EXPLICIT_MISS).
+    cur_miss: bool,
+    /// What an output to CONTROLLER reports as its reason here: ACTION,
+    /// or inside a packet-out, a group or the action set, those.
+    output_reason: u8,
     groups: Vec<crate::group::GroupUse>,
     /// A frozen state being completed while the stack unwinds, and where
     /// its `recirc` action waits for its id in `out`.
@@ -221,6 +244,12 @@ impl<'a, A: PortMap> Xlate<'a, A> {
             exit: false,
             cur_table: 0,
             cur_cookie: 0,
+            cur_miss: false,
+            output_reason: if packet_out.is_some() {
+                reason::PACKET_OUT
+            } else {
+                reason::ACTION
+            },
             groups: Vec::new(),
             pending: None,
         };
@@ -304,6 +333,9 @@ impl<'a, A: PortMap> Xlate<'a, A> {
         x.finish_freeze();
         if !x.exit {
             let set = std::mem::take(&mut x.action_set);
+            if x.output_reason == reason::ACTION {
+                x.output_reason = reason::ACTION_SET;
+            }
             x.actions(&sort_action_set(set), 0);
             x.finish_freeze();
         }
@@ -329,11 +361,12 @@ impl<'a, A: PortMap> Xlate<'a, A> {
         if let Some(r) = rule {
             let acts = r.value.actions.load_full();
             self.rules.push(r.clone());
-            let saved = (self.cur_table, self.cur_cookie);
+            let saved = (self.cur_table, self.cur_cookie, self.cur_miss);
             self.cur_table = t;
             self.cur_cookie = r.value.cookie.load(std::sync::atomic::Ordering::Relaxed);
+            self.cur_miss = r.priority == 0 && r.value.matched.is_catchall();
             self.actions(&acts.0, t);
-            (self.cur_table, self.cur_cookie) = saved;
+            (self.cur_table, self.cur_cookie, self.cur_miss) = saved;
         }
         // A miss drops (OpenFlow 1.3+ default; the table-miss flow, when a
         // controller installs one, is a rule like any other).
@@ -395,7 +428,7 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                 Action::Output {
                     port: port::CONTROLLER,
                     max_len,
-                } => self.controller(1, *max_len, &[]),
+                } => self.controller(self.output_reason, *max_len, &[]),
                 Action::Controller(c) => self.controller(c.reason, c.max_len, &c.userdata),
                 Action::Output { port, .. } => self.output(*port),
                 Action::OutputTrunc { port, max_len } => {
@@ -621,6 +654,11 @@ impl<'a, A: PortMap> Xlate<'a, A> {
     /// Sends the packet, as it is now, to the controllers.
     fn controller(&mut self, reason: u8, max_len: u16, userdata: &[u8]) {
         self.commit();
+        let reason = if reason == reason::ACTION && self.cur_miss {
+            reason::EXPLICIT_MISS
+        } else {
+            reason
+        };
         // Whether a field is reported depends on its value, so the
         // megaflow must know all of it (registers and metadata start at
         // zero for every packet and are not in the datapath key; tunnel,
@@ -877,13 +915,17 @@ impl<A: PortMap> Xlate<'_, A> {
     /// Runs one bucket on a copy of the flow and action set.
     fn bucket(&mut self, acts: &[Action], table: u8) {
         let list = crate::group::bucket_action_list(acts);
-        let (flow, set) = (self.flow, self.action_set.clone());
+        let (flow, set, why) = (self.flow, self.action_set.clone(), self.output_reason);
+        if why != reason::PACKET_OUT {
+            self.output_reason = reason::GROUP;
+        }
         self.depth += 1;
         self.actions(&list, table);
         self.finish_freeze();
         self.depth -= 1;
         self.flow = flow;
         self.action_set = set;
+        self.output_reason = why;
         // A bucket that exits (or freezes) does not end what follows the
         // group action.
         self.exit = false;

@@ -2023,3 +2023,70 @@ fn of10_typed_sets_read_back_in_of13_as_ovs_writes_them() {
     // OFPET_BAD_ACTION / OFPBAC_MATCH_INCONSISTENT.
     assert_eq!(hexs(&err[..12]), "0401004c000000090002000a");
 }
+
+/// A frame from port 1 into a real switch with `flows` (added in
+/// OpenFlow 1.3; `GROUP:` ones with add-group), until `ovs-ofctl monitor` (version `v`, args `args`)
+/// prints `want`; returns what it printed.
+fn monitor_sees(flows: &[&str], v: &str, args: &[&str], want: &str) -> String {
+    use oxvs_datapath::dp::PollThread;
+    use oxvs_datapath::port::MemoryPort;
+    use oxvs_ofproto::bridge::UpcallDispatcher;
+
+    let (sw, bridge, dp) = real::start_real();
+    let mut pt = PollThread::new(dp.clone());
+    let mut handles = Vec::new();
+    for p in 1..=2u32 {
+        let port = MemoryPort::new(format!("p{p}"), p).with_capture(100);
+        handles.push(port.handle());
+        pt.ports.add(p, Box::new(port));
+    }
+    let mut disp = UpcallDispatcher::new();
+    disp.attach(bridge.clone());
+    ofctl(&sw, "OpenFlow13", &["del-flows"]);
+    for f in flows {
+        match f.strip_prefix("GROUP:") {
+            Some(g) => ofctl(&sw, "OpenFlow13", &["add-group", g]),
+            None => ofctl(&sw, "OpenFlow13", &["add-flow", f]),
+        };
+    }
+    let (monitor, log) = start_monitor(&sw, v, args);
+    wait_connected(&bridge);
+    let mut frame = vec![0u8; 60];
+    frame[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+    frame[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+    frame[12..14].copy_from_slice(&[0x88, 0xb5]);
+    for _ in 0..30 {
+        handles[0].inject(&frame);
+        for _ in 0..3 {
+            pt.poll_once(0);
+            dp.handle_upcalls(&mut disp, 64);
+            pt.run_executes(0);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        if std::fs::read_to_string(&log).is_ok_and(|t| t.contains(want)) {
+            break;
+        }
+    }
+    finish_monitor(monitor, &log, want, 1)
+}
+
+/// Packet-in reasons as Open vSwitch gives them: a table-miss rule's says
+/// no_match from OpenFlow 1.3 on (action in 1.0); a group's says group
+/// from 1.4 on (action before).
+#[test]
+fn packet_in_reasons_follow_the_rule_and_the_version() {
+    let miss = ["priority=0,actions=controller"];
+    let group = [
+        "GROUP:group_id=1,type=all,bucket=actions=controller",
+        "in_port=1,actions=group:1",
+    ];
+    for (flows, v, want) in [
+        (&miss[..], "OpenFlow13", "(via no_match)"),
+        (&miss[..], "OpenFlow10", "(via action)"),
+        (&group[..], "OpenFlow14", "(via group)"),
+        (&group[..], "OpenFlow13", "(via action)"),
+    ] {
+        let text = monitor_sees(flows, v, &["65535"], want);
+        assert!(text.contains(want), "{v} {flows:?}: {text}");
+    }
+}

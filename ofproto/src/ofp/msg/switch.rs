@@ -527,6 +527,19 @@ pub struct AsyncMasks {
     pub secondary: Option<u32>,
 }
 
+/// A packet-in mask with the internal table-miss bits set as its NO_MATCH
+/// bit says (OFPR_EXPLICIT_MISS = 6; OFPR_IMPLICIT_MISS = 7, before 1.3).
+fn with_miss_bits(mask: u32, version: Version) -> u32 {
+    let mask = mask & !(0b11 << 6);
+    if mask & 1 == 0 {
+        mask
+    } else if version < Version::Of13 {
+        mask | 0b11 << 6
+    } else {
+        mask | 1 << 6
+    }
+}
+
 /// The kinds of asynchronous message an [`AsyncConfig`] filters, in its
 /// property-type order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -590,8 +603,9 @@ impl AsyncConfig {
             primary: Some(primary),
             secondary: Some(secondary),
         };
-        // OFPR_NO_MATCH, ACTION, ACTION_SET, GROUP, PACKET_OUT.
-        let pin = 0b11_1011;
+        // OFPR_NO_MATCH, ACTION, ACTION_SET, GROUP, PACKET_OUT, and the
+        // internal table-miss reasons that go with NO_MATCH.
+        let pin = with_miss_bits(0b11_1011, version);
         let removed = match version {
             Version::Of10 => 0b111,
             Version::Of13 => 0b1111,
@@ -608,13 +622,37 @@ impl AsyncConfig {
         }
     }
 
-    /// `update` (an OpenFlow 1.4+ SET_ASYNC, which may leave kinds and roles
-    /// out) applied over this configuration.
-    pub fn merged(&self, update: &AsyncConfig) -> AsyncConfig {
+    /// `update` (a SET_ASYNC in `version`) applied over this configuration:
+    /// OpenFlow 1.4+ properties may leave kinds and roles out, which keep
+    /// their masks. As in Open vSwitch, asking for NO_MATCH packet-ins
+    /// also asks for those of table-miss rules (and before 1.3 of plain
+    /// misses), which are kept as internal reasons 6 and 7.
+    pub fn merged(&self, update: &AsyncConfig, version: Version) -> AsyncConfig {
         let mut c = self.clone();
         for (m, u) in c.kinds_mut().into_iter().zip(update.kinds()) {
             m.primary = u.primary.or(m.primary);
             m.secondary = u.secondary.or(m.secondary);
+        }
+        for m in [&mut c.packet_in.primary, &mut c.packet_in.secondary]
+            .into_iter()
+            .flatten()
+        {
+            *m = with_miss_bits(*m, version);
+        }
+        c
+    }
+
+    /// What GET_ASYNC_REPLY says in `version`: the reasons that version
+    /// has (the internal ones, and before 1.4 its later packet-in
+    /// reasons, left out), as Open vSwitch's `encode_async_mask`.
+    pub fn on_wire(&self, version: Version) -> AsyncConfig {
+        let mut c = self.clone();
+        let allowed = if version >= Version::Of14 { 0x3f } else { 0x7 };
+        for m in [&mut c.packet_in.primary, &mut c.packet_in.secondary]
+            .into_iter()
+            .flatten()
+        {
+            *m &= allowed;
         }
         c
     }
