@@ -13,7 +13,8 @@ use crate::ofp::error::{OfpError, RoleRequestFailed};
 use crate::ofp::matching::Match;
 
 use crate::ofp::message::{
-    encode, Message, PacketInFormat, RawMsg, Role, RoleStatus, RoleStatusReason, Unparsed,
+    encode, Continuation, Message, PacketInFormat, RawMsg, Role, RoleStatus, RoleStatusReason,
+    Unparsed,
 };
 use crate::ofp::Version;
 
@@ -204,6 +205,23 @@ impl AsyncHub {
     pub fn packet_in(&self, pi: &PacketIn) {
         self.broadcast("packet-in", |st| {
             encode_packet_in(st.version?, st.packet_in_format, pi)
+        });
+    }
+
+    /// Sends a paused packet's packet-in (`controller(pause)`) to every
+    /// connection that is not a secondary, with `continuation` encoded in
+    /// each connection's version (its actions are OpenFlow actions of that
+    /// version, as Open vSwitch writes them). Only NXT_PACKET_IN2 carries
+    /// a continuation; other formats get the plain packet-in.
+    pub fn paused_packet_in(&self, pi: &PacketIn, continuation: &Continuation) {
+        self.broadcast("packet-in", |st| {
+            let version = st.version?;
+            let mut pi = pi.clone();
+            match continuation.encode(version) {
+                Ok(c) => pi.continuation = c,
+                Err(e) => tracing::debug!(error = %e, "continuation not encodable"),
+            }
+            encode_packet_in(version, st.packet_in_format, &pi)
         });
     }
 
