@@ -1144,9 +1144,10 @@ impl Bridge {
                 Some((e.field, v & m))
             })
             .collect();
-        // The datapath port the packet came in on: the continuation's, if
-        // it is still one of this bridge's, else the in_port's.
-        let in_dp = if ports.dp_to_ofp.contains_key(&c.odp_port) {
+        // The datapath port the packet came in on: the continuation's (0:
+        // none given), if it is still one of this bridge's, else the
+        // in_port's.
+        let in_dp = if c.odp_port != 0 && ports.dp_to_ofp.contains_key(&c.odp_port) {
             c.odp_port
         } else {
             ports.by_ofp.get(&in_ofp).map_or(u32::MAX, |p| p.dp_port)

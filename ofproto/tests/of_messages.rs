@@ -3302,6 +3302,29 @@ proptest! {
         let _ = decode(&b);
     }
 
+    /// A continuation is the controller's to send back, whatever it holds:
+    /// decoding never panics, and what decodes re-encodes to the same.
+    #[test]
+    fn continuations_decode_without_panics(
+        v in proptest::sample::select(Version::ALL.to_vec()),
+        props in proptest::collection::vec((0x8000u16..0x800a, arb_bytes(24)), 0..5),
+        tail in arb_bytes(12),
+    ) {
+        let mut b = Vec::new();
+        for (ty, data) in &props {
+            let len = 4 + data.len() as u16;
+            b.extend(ty.to_be_bytes());
+            b.extend(len.to_be_bytes());
+            b.extend(data);
+            b.resize(b.len().next_multiple_of(8), 0);
+        }
+        b.extend(&tail);
+        if let Ok(c) = Continuation::decode(v, &b) {
+            let again = c.encode(v).map_err(|e| TestCaseError::fail(format!("{c:?}: {e}")))?;
+            prop_assert_eq!(Continuation::decode(v, &again), Ok(c));
+        }
+    }
+
     #[test]
     fn decode_never_panics_on_framed_bytes(b in arb_framed()) {
         check_decoded(&b)?;

@@ -116,11 +116,18 @@ impl Continuation {
                     let b: [u8; 8] = nested(p)?.try_into().map_err(|_| prop_len())?;
                     cookie = u64::from_be_bytes(b);
                 }
-                nxcpt::ACTIONS => c.frames.push(Frame {
-                    table_id,
-                    cookie,
-                    actions: action::decode(version, nested(p)?).map_err(action_err)?,
-                }),
+                nxcpt::ACTIONS => {
+                    let actions = action::decode(version, nested(p)?).map_err(action_err)?;
+                    // An empty one runs nothing (OVS's is a lone
+                    // `unroll_xlate`); keeping none keeps encode its inverse.
+                    if !actions.is_empty() {
+                        c.frames.push(Frame {
+                            table_id,
+                            cookie,
+                            actions,
+                        });
+                    }
+                }
                 nxcpt::ACTION_SET => {
                     c.action_set = action::decode(version, nested(p)?).map_err(action_err)?
                 }
@@ -209,6 +216,15 @@ mod tests {
             let b = c.encode(v).unwrap_or_else(|e| panic!("{e}"));
             assert_eq!(Continuation::decode(v, &b), Ok(c.clone()), "{v:?}");
         }
+    }
+
+    #[test]
+    fn an_empty_actions_property_runs_nothing() {
+        let b = [0x80, 0x06, 0, 8, 0, 0, 0, 0];
+        assert_eq!(
+            Continuation::decode(Version::Of13, &b),
+            Ok(Continuation::default())
+        );
     }
 
     #[test]
