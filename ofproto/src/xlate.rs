@@ -8,6 +8,12 @@
 //! into `flow`. Every bit the pipeline reads (classifier lookups, NORMAL,
 //! dec_ttl, commit's protocol checks) goes into `wc`, whose datapath part is
 //! the megaflow mask.
+//!
+//! A select group hashing on dp_hash, and `controller(pause)`, freeze the
+//! pipeline: translation stops, and the callers add what they had left to
+//! run to the frozen state as the stack unwinds. The first recirculates
+//! into it; the second sends it to the controller, and NXT_RESUME brings
+//! it back to [`Xlate::resume`].
 
 use oxvs_datapath::action::{EthernetSet, Ipv4Set, Ipv6Set, L4PortsSet, SetHeader};
 use oxvs_datapath::flow_key::{hash_words, mac_to_bytes, FlowKey, VLAN_PRESENT};
