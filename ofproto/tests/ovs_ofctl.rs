@@ -2242,3 +2242,90 @@ fn errors(msgs: &[Vec<u8>]) -> Vec<OfpError> {
         })
         .collect()
 }
+
+/// Open vSwitch's own controller side of pause and resume: `ovs-ofctl
+/// monitor ... resume` (undocumented, for OVS's tests) answers every
+/// packet-in that has a continuation with the NXT_RESUME Open vSwitch's
+/// `ofputil_encode_resume` builds from it. The paused packet then leaves
+/// by the rest of the pausing rule (port 2, from a register) and of the
+/// rule that resubmitted to it (port 3), once per resume.
+#[test]
+fn ovs_ofctl_monitor_resumes_paused_packets() {
+    use oxvs_datapath::dp::PollThread;
+    use oxvs_datapath::port::MemoryPort;
+    use oxvs_ofproto::bridge::UpcallDispatcher;
+
+    for v in ["OpenFlow10", "OpenFlow13", "OpenFlow15"] {
+        let (sw, bridge, dp) = real::start_real();
+        let mut pt = PollThread::new(dp.clone());
+        let mut handles = Vec::new();
+        for p in 1..=3u32 {
+            let port = MemoryPort::new(format!("p{p}"), p).with_capture(1000);
+            handles.push(port.handle());
+            pt.ports.add(p, Box::new(port));
+        }
+        let mut disp = UpcallDispatcher::new();
+        disp.attach(bridge.clone());
+        for f in [
+            "in_port=1,actions=resubmit(,1),output:3",
+            "table=1,in_port=1,actions=load:0x2->NXM_NX_REG1[],controller(pause),\
+             output:NXM_NX_REG1[]",
+        ] {
+            ofctl(&sw, "OpenFlow13", &["add-flow", f]);
+        }
+        let (monitor, log) = start_monitor(&sw, v, &["resume"]);
+        wait_connected(&bridge);
+
+        let mut frame = vec![0u8; 60];
+        frame[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+        frame[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        frame[12..14].copy_from_slice(&[0x88, 0xb5]);
+        let resumes = || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .matches("send: NXT_RESUME")
+                .count()
+        };
+        let mut sent = [0usize; 3];
+        let pump = |pt: &mut PollThread, disp: &mut UpcallDispatcher, sent: &mut [usize; 3]| {
+            for _ in 0..3 {
+                pt.poll_once(0);
+                dp.handle_upcalls(disp, 64);
+                pt.run_executes(0);
+            }
+            pt.flush();
+            for (n, h) in sent.iter_mut().zip(&handles) {
+                *n += h.take_sent().len();
+            }
+        };
+        // Packets go in until the monitor (done setting up) resumes one.
+        for _ in 0..50 {
+            handles[0].inject(&frame);
+            pump(&mut pt, &mut disp, &mut sent);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if resumes() > 0 {
+                break;
+            }
+        }
+        // Every resume the monitor sent comes back out on ports 2 and 3.
+        for _ in 0..50 {
+            pump(&mut pt, &mut disp, &mut sent);
+            let n = resumes();
+            if n > 0 && sent == [0, n, n] {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let n = resumes();
+        let text = finish_monitor(monitor, &log, "send: NXT_RESUME", n);
+        assert!(n > 0, "{v}: the monitor resumed: {text}");
+        assert_eq!(sent, [0, n, n], "{v}: {text}");
+        assert!(
+            text.contains(
+                "continuation.actions=unroll_xlate(table=1, cookie=0),\
+                           output:NXM_NX_REG1[],unroll_xlate(table=0, cookie=0),output:3"
+            ),
+            "{v}: {text}"
+        );
+    }
+}
