@@ -1082,13 +1082,11 @@ impl Bridge {
                 );
                 cur_in = seg.in_ofp;
             }
-            {
-                frames.push(ContinuationFrame {
-                    table_id: seg.table,
-                    cookie: seg.cookie,
-                    actions,
-                });
-            }
+            frames.push(ContinuationFrame {
+                table_id: seg.table,
+                cookie: seg.cookie,
+                actions,
+            });
         }
         crate::ofp::message::Continuation {
             bridge: self.id,
