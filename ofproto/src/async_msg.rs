@@ -13,8 +13,8 @@ use crate::ofp::error::{OfpError, RoleRequestFailed};
 use crate::ofp::matching::Match;
 
 use crate::ofp::message::{
-    encode, AsyncConfig, AsyncKind, Message, PacketInFormat, PortStatus, RawMsg, Role, RoleStatus,
-    RoleStatusReason, Unparsed,
+    encode, AsyncConfig, AsyncKind, Continuation, Message, PacketInFormat, PortStatus, RawMsg,
+    Role, RoleStatus, RoleStatusReason, Unparsed,
 };
 use crate::ofp::Version;
 
@@ -227,6 +227,23 @@ impl AsyncHub {
     pub fn port_status(&self, ps: &PortStatus, except: Option<u64>) {
         self.broadcast(AsyncKind::PortStatus, ps.reason.wire(), except, |st| {
             encode(&Message::PortStatus(ps.clone()), st.version?, 0).ok()
+        });
+    }
+
+    /// Sends a paused packet's packet-in (`controller(pause)`) to the
+    /// connections that asked for its reason, with `continuation` encoded in
+    /// each connection's version (its actions are OpenFlow actions of that
+    /// version, as Open vSwitch writes them). Only NXT_PACKET_IN2 carries
+    /// a continuation; other formats get the plain packet-in.
+    pub fn paused_packet_in(&self, pi: &PacketIn, continuation: &Continuation) {
+        self.broadcast(AsyncKind::PacketIn, pi.reason, None, |st| {
+            let version = st.version?;
+            let mut pi = pi.clone();
+            match continuation.encode(version) {
+                Ok(c) => pi.continuation = c,
+                Err(e) => tracing::debug!(error = %e, "continuation not encodable"),
+            }
+            encode_packet_in(version, st.packet_in_format, &pi)
         });
     }
 

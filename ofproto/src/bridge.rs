@@ -192,6 +192,10 @@ pub struct Bridge {
     /// This bridge, for transactions that must hold on to it.
     me: Weak<Bridge>,
     name: String,
+    /// This bridge instance's identity in continuations (NXCPT_BRIDGE,
+    /// where Open vSwitch puts its ofproto's random uuid): a continuation
+    /// from another bridge, or from before a restart, is stale.
+    id: [u8; 16],
     ports: ArcSwap<Ports>,
     ports_writer: Mutex<()>,
     macs: Mutex<MacTable>,
@@ -237,6 +241,19 @@ pub struct Bridge {
 /// would otherwise keep its stale answer.
 const FULL_REVALIDATION_MS: u64 = 2_000;
 
+/// 16 random bytes, from the standard library's randomly keyed hasher (no
+/// random number crate needed for one id per bridge). Controllers never
+/// read them: only this bridge compares them.
+fn random_id(salt: &str) -> [u8; 16] {
+    use std::hash::BuildHasher;
+    let mut out = [0u8; 16];
+    for (i, half) in out.chunks_mut(8).enumerate() {
+        let h = std::collections::hash_map::RandomState::new().hash_one((salt, i, Instant::now()));
+        half.copy_from_slice(&h.to_be_bytes());
+    }
+    out
+}
+
 fn is_multicast(mac: u64) -> bool {
     mac & (1 << 40) != 0
 }
@@ -246,6 +263,7 @@ impl Bridge {
         Arc::new_cyclic(|me| Bridge {
             me: me.clone(),
             name: name.to_string(),
+            id: random_id(name),
             ports: ArcSwap::from_pointee(Ports::default()),
             ports_writer: Mutex::new(()),
             macs: Mutex::new(MacTable {
@@ -984,7 +1002,7 @@ impl Bridge {
                 tracing::debug!(field = f.name(), error = ?e, "packet-in metadata");
             }
         }
-        self.hub.packet_in(&PacketIn {
+        let pi = PacketIn {
             reason: spec.reason,
             table_id: spec.table_id,
             cookie: spec.cookie,
@@ -993,7 +1011,171 @@ impl Bridge {
             total_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
             userdata: spec.userdata,
             ..PacketIn::default()
-        });
+        };
+        match &spec.pause {
+            Some(st) => self
+                .hub
+                .paused_packet_in(&pi, &self.continuation(st, in_port, packet.meta.in_port)),
+            None => self.hub.packet_in(&pi),
+        }
+    }
+
+    /// The continuation of a paused pipeline, in Open vSwitch's terms
+    /// (`freeze_unroll_actions`): one frame per rule with actions left,
+    /// innermost first. What OpenFlow actions cannot say is rewritten as
+    /// OVS does: goto_table as `resubmit(,T)`, write_metadata as a masked
+    /// set-field; write_actions and clear_actions join the action set at
+    /// once (the set is only read at the pipeline's end, so this differs
+    /// only if a later table writes the same kind of action before an
+    /// enclosing rule's write would have). A frame whose in_port differs
+    /// from what the frame before it left (`resubmit(N,T)` sets it for the
+    /// inner rule only) starts by loading its own. `in_ofp` is the in_port
+    /// the packet-in reports, which is where a resume starts from.
+    fn continuation(
+        &self,
+        st: &crate::group::Frozen,
+        in_ofp: u32,
+        odp_port: u32,
+    ) -> crate::ofp::message::Continuation {
+        use crate::ofp::action::{port, ResubmitForm, SetField, SubField};
+        use crate::ofp::message::ContinuationFrame;
+        let mut action_set = st.action_set.clone();
+        let mut frames = Vec::new();
+        let mut cur_in = in_ofp;
+        let first = crate::group::Segment {
+            table: st.table,
+            cookie: st.cookie,
+            in_ofp: st.in_ofp,
+            actions: st.actions.clone(),
+        };
+        for seg in std::iter::once(&first).chain(&st.outer) {
+            let mut actions = Vec::new();
+            for a in &seg.actions {
+                match a {
+                    OfAction::GotoTable(t) => actions.push(OfAction::Resubmit {
+                        in_port: port::IN_PORT,
+                        table: Some(*t),
+                        ct: false,
+                        form: ResubmitForm::Table,
+                    }),
+                    OfAction::WriteMetadata { value, mask } => {
+                        actions.push(OfAction::SetField(SetField {
+                            field: Field::Metadata,
+                            value: crate::ofp::field::Value::from_slice(&value.to_be_bytes()),
+                            mask: crate::ofp::field::Value::from_slice(&mask.to_be_bytes()),
+                            form: crate::ofp::action::SetFieldForm::SetField,
+                        }))
+                    }
+                    OfAction::WriteActions(v) => action_set.extend(v.iter().cloned()),
+                    OfAction::ClearActions => action_set.clear(),
+                    other => actions.push(other.clone()),
+                }
+            }
+            if actions.is_empty() {
+                continue;
+            }
+            if seg.in_ofp != cur_in {
+                actions.insert(
+                    0,
+                    OfAction::SetField(SetField::load(
+                        SubField::whole(Field::InPort),
+                        u128::from(seg.in_ofp),
+                    )),
+                );
+                cur_in = seg.in_ofp;
+            }
+            frames.push(ContinuationFrame {
+                table_id: seg.table,
+                cookie: seg.cookie,
+                actions,
+            });
+        }
+        crate::ofp::message::Continuation {
+            bridge: self.id,
+            frames,
+            action_set,
+            odp_port,
+            ..Default::default()
+        }
+    }
+
+    /// NXT_RESUME: runs the rest of a paused pipeline on the message's
+    /// packet and queues the resulting datapath actions on `dp`, as a
+    /// packet-out's (Open vSwitch's `handle_nxt_resume` and `nxt_resume`).
+    /// `version` is the connection's, which the continuation's actions are
+    /// encoded in. A continuation that does not decode gets its error; one
+    /// for another bridge (or none at all) NXR_STALE, as OVS's
+    /// `xlate_resume` when its bridge is not found; actions this switch
+    /// cannot run OFPBAC_BAD_TYPE, as in a packet-out.
+    pub fn resume(
+        &self,
+        dp: &Datapath,
+        pi: &PacketIn,
+        version: crate::ofp::Version,
+    ) -> Result<(), OfpError> {
+        let c = crate::ofp::message::Continuation::decode(version, &pi.continuation)?;
+        if c.bridge != self.id {
+            return Err(ofperr("NXR_STALE"));
+        }
+        let all = c
+            .frames
+            .iter()
+            .flat_map(|f| &f.actions)
+            .chain(&c.action_set);
+        if let Some(what) = crate::xlate::unsupported(&all.cloned().collect::<Vec<_>>()) {
+            tracing::info!(
+                action = what,
+                "resume refused: action not supported by this switch"
+            );
+            return Err(ofperr("OFPBAC_BAD_TYPE"));
+        }
+        let ports = self.ports.load();
+        // The pipeline's fields are the message's (the controller may have
+        // changed them); in_port 0 when it gives none, as OVS's match.
+        let in_ofp = pi.metadata.in_port().unwrap_or(0);
+        let metadata: Vec<(Field, u128)> = pi
+            .metadata
+            .entries()
+            .iter()
+            .filter(|e| e.field != Field::InPort)
+            .filter_map(|e| {
+                let v = e.value.to_u128()?;
+                let m = e.mask.as_ref().map_or(Some(u128::MAX), |m| m.to_u128())?;
+                Some((e.field, v & m))
+            })
+            .collect();
+        // The datapath port the packet came in on: the continuation's (0:
+        // none given), if it is still one of this bridge's, else the
+        // in_port's.
+        let in_dp = if c.odp_port != 0 && ports.dp_to_ofp.contains_key(&c.odp_port) {
+            c.odp_port
+        } else {
+            ports.by_ofp.get(&in_ofp).map_or(u32::MAX, |p| p.dp_port)
+        };
+        let mut packet = oxvs_datapath::Packet::from_slice(&pi.data);
+        packet.meta.in_port = in_dp;
+        let (key, _) = oxvs_datapath::extract::extract_packet(&packet);
+        let view = PortView {
+            ports: &ports,
+            bridge: self,
+            learn: Learning::Off,
+            now: self.now_ms(),
+            normal_used: std::cell::Cell::new(false),
+        };
+        let tables = self.tables();
+        let t = Xlate::resume(
+            &tables,
+            &view,
+            &key,
+            in_ofp,
+            &metadata,
+            &c.frames,
+            &c.action_set,
+        );
+        if !t.actions.is_empty() {
+            dp.execute(packet, Arc::from(t.actions));
+        }
+        Ok(())
     }
 
     /// Forwarding may have changed (groups, meters): the next revalidation
@@ -1320,6 +1502,14 @@ impl PortMap for PortView<'_> {
         }));
         for (f, v) in &spec.metadata {
             words.extend([*f as u64, *v as u64, (*v >> 64) as u64]);
+        }
+        // A paused packet's continuation is part of what its cookie names
+        // (SipHash with fixed keys: the same state, the same cookie).
+        if let Some(st) = &spec.pause {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            st.hash(&mut h);
+            words.push(h.finish());
         }
         let id = oxvs_datapath::flow_key::hash_words(&words);
         let mut specs = self.bridge.packet_ins.lock();

@@ -227,6 +227,14 @@ impl SwitchView for BridgeView {
         self.bridge.packet_out(&self.dp, po)
     }
 
+    fn resume(
+        &self,
+        pi: &crate::ofp::message::PacketIn,
+        version: crate::ofp::Version,
+    ) -> Result<(), OfpError> {
+        self.bridge.resume(&self.dp, pi, version)
+    }
+
     fn group_mod(&self, gm: &GroupMod) -> Result<(), OfpError> {
         self.bridge.apply_group_mod(gm)
     }

@@ -235,7 +235,9 @@ pub fn dp_hash_table(buckets: &[Bucket], max_hash: u64) -> Option<(u32, Vec<usiz
 }
 
 /// The pipeline state a recirculated packet resumes from: what OVS calls
-/// a frozen state. Packet headers are not in it (the recirculated packet
+/// a frozen state. A `controller(pause)` freezes one too, which its
+/// packet-in carries to the controller as a continuation (see
+/// `Bridge::upcall_action`). Packet headers are not in it (the recirculated packet
 /// carries them, every pending change committed); what is: the OpenFlow
 /// in_port, the pipeline-only words (registers, metadata, ...), the table
 /// and cookie of the rule being executed, the actions left to run (the

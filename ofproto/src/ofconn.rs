@@ -12,7 +12,7 @@ use crate::async_msg::Subscriber;
 use crate::bundle::{self, BundleOp, Bundles, CommitFailure, Origin};
 use crate::monitor::{MonitorHub, MonitorSub, Requester};
 use crate::ofp::bundle_msg::{BundleAdd, BundleCtrl, BundleCtrlType};
-use crate::ofp::error::{BadRequest, BundleFailed, ErrorMsg, HelloFailed, OfpError};
+use crate::ofp::error::{BadRequest, BundleFailed, ErrorMsg, HelloFailed, OfpError, ResumeFailed};
 use crate::ofp::flow_msg::{
     self, encode_aggregate, encode_flow_stats, encode_flow_stats_15, encode_nx_flow_stats,
     AggregateStats, FlowMod, FlowMsg, FlowStats, FlowStatsRequest, PacketOut,
@@ -53,6 +53,16 @@ pub trait SwitchView: Send + Sync {
     fn flow_stats(&self, req: &FlowStatsRequest) -> Result<Vec<FlowStats>, OfpError>;
     fn aggregate(&self, req: &FlowStatsRequest) -> Result<AggregateStats, OfpError>;
     fn packet_out(&self, po: &PacketOut) -> Result<(), OfpError>;
+    /// NXT_RESUME: sends a paused packet on (`version`: the connection's,
+    /// which the continuation is encoded in). A switch that cannot says
+    /// NXR_NOT_SUPPORTED, as Open vSwitch's ofproto without `nxt_resume`.
+    fn resume(
+        &self,
+        _pi: &crate::ofp::message::PacketIn,
+        _version: Version,
+    ) -> Result<(), OfpError> {
+        Err(OfpError::ResumeFailed(ResumeFailed::NotSupported))
+    }
     /// Applies a port-mod (config bits; advertised features are ignored).
     fn port_mod(&self, _pm: &PortMod) -> Result<(), OfpError> {
         Err(OfpError::BadRequest(BadRequest::BadType))
@@ -609,6 +619,14 @@ impl OfSession {
                 }
             }
             Message::BundleAdd(a) => self.bundle_add(&h, &a, msg, xid, out),
+            // Any role may resume, as in Open vSwitch (`handle_nxt_resume`
+            // does not reject secondaries); success has no reply.
+            Message::Resume(pi) => {
+                let v = self.version.unwrap_or(Version::Of10);
+                if let Err(e) = self.view.resume(&pi, v) {
+                    self.error(out, e, msg, xid);
+                }
+            }
             Message::Unparsed(u) => self.flow_message(&u, msg, xid, out),
             // NXT_FLOW_MOD (OpenFlow 1.0 with Nicira matches) arrives as a
             // Nicira experimenter message; its body is an NXT_FLOW_MOD's.

@@ -8,6 +8,12 @@
 //! into `flow`. Every bit the pipeline reads (classifier lookups, NORMAL,
 //! dec_ttl, commit's protocol checks) goes into `wc`, whose datapath part is
 //! the megaflow mask.
+//!
+//! A select group hashing on dp_hash, and `controller(pause)`, freeze the
+//! pipeline: translation stops, and the callers add what they had left to
+//! run to the frozen state as the stack unwinds. The first recirculates
+//! into it; the second sends it to the controller, and NXT_RESUME brings
+//! it back to [`Xlate::resume`].
 
 use oxvs_datapath::action::{EthernetSet, Ipv4Set, Ipv6Set, L4PortsSet, SetHeader};
 use oxvs_datapath::flow_key::{hash_words, mac_to_bytes, FlowKey, VLAN_PRESENT};
@@ -122,6 +128,10 @@ pub struct PacketInSpec {
     /// The pipeline fields of [`PACKET_IN_METADATA`] that were nonzero at
     /// the controller action (in_port aside), for the packet-in's match.
     pub metadata: Vec<(Field, u128)>,
+    /// `controller(pause)`: where the pipeline goes on when a controller
+    /// sends the packet back with NXT_RESUME (the frozen state's `actions`
+    /// are empty: what is left is in its `outer` segments and action set).
+    pub pause: Option<crate::group::Frozen>,
 }
 
 /// The fields a packet-in's match reports when nonzero, as Open vSwitch's
@@ -192,9 +202,17 @@ pub struct Xlate<'a, A: PortMap> {
     /// or inside a packet-out, a group or the action set, those.
     output_reason: u8,
     groups: Vec<crate::group::GroupUse>,
-    /// A frozen state being completed while the stack unwinds, and where
-    /// its `recirc` action waits for its id in `out`.
-    pending: Option<(crate::group::Frozen, usize)>,
+    /// A frozen state being completed while the stack unwinds.
+    pending: Option<Pending>,
+}
+
+/// A frozen state being completed while the stack unwinds, and where the
+/// action that names it waits in `out`: a `recirc` (a select group), or a
+/// userspace action (`controller(pause)`, whose packet-in spec it is).
+struct Pending {
+    state: crate::group::Frozen,
+    at: usize,
+    pause: Option<PacketInSpec>,
 }
 
 fn mark(wc: &mut FlowWords, f: Field) {
@@ -224,13 +242,56 @@ impl<'a, A: PortMap> Xlate<'a, A> {
         Self::start(tables, ports, key, Some((in_ofp, actions)))
     }
 
-    fn start(
+    /// Translates a packet a controller sent back with NXT_RESUME, as
+    /// Open vSwitch's `xlate_resume`: the pipeline fields come from the
+    /// message's metadata (`in_ofp` and `metadata`, which the controller may
+    /// have changed: OVN's pinctrl writes its answers into registers), the
+    /// rest from the continuation: `frames`, innermost rule first, each run
+    /// with its rule's table and cookie, then the action set.
+    pub fn resume(
         tables: &'a FlowTables<OfActions>,
         ports: &'a A,
         key: &FlowKey,
-        packet_out: Option<(Option<u32>, &[Action])>,
+        in_ofp: u32,
+        metadata: &[(Field, u128)],
+        frames: &[crate::ofp::message::ContinuationFrame],
+        action_set: &[Action],
     ) -> Translation {
-        let mut x = Xlate {
+        let (mut x, mask) = Self::new(tables, ports, key);
+        let _ = put(&mut x.flow, Field::InPort, in_ofp as u128);
+        for (f, v) in metadata {
+            let _ = put(&mut x.flow, *f, *v);
+        }
+        x.action_set = action_set.to_vec();
+        for (n, f) in frames.iter().enumerate() {
+            if x.exit {
+                // Paused again: the frames not run yet go on after the
+                // next resume, with the in_port the flow has now (each
+                // frame's own changes are actions in it).
+                let in_ofp = getf(&x.flow, Field::InPort) as u32;
+                if let Some(p) = &mut x.pending {
+                    p.state
+                        .outer
+                        .extend(frames[n..].iter().map(|f| crate::group::Segment {
+                            table: f.table_id,
+                            cookie: f.cookie,
+                            in_ofp,
+                            actions: f.actions.clone(),
+                        }));
+                }
+                break;
+            }
+            x.cur_table = f.table_id;
+            x.cur_cookie = f.cookie;
+            x.actions(&f.actions, f.table_id);
+        }
+        x.finish(mask)
+    }
+
+    /// A translation of `key` with nothing run yet, and the megaflow mask
+    /// every translation starts from.
+    fn new(tables: &'a FlowTables<OfActions>, ports: &'a A, key: &FlowKey) -> (Self, FlowKey) {
+        let x = Xlate {
             tables,
             ports,
             flow: from_key(key),
@@ -245,11 +306,7 @@ impl<'a, A: PortMap> Xlate<'a, A> {
             cur_table: 0,
             cur_cookie: 0,
             cur_miss: false,
-            output_reason: if packet_out.is_some() {
-                reason::PACKET_OUT
-            } else {
-                reason::ACTION
-            },
+            output_reason: reason::ACTION,
             groups: Vec::new(),
             pending: None,
         };
@@ -266,6 +323,16 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                 oxvs_datapath::flow_key::FRAG_ANY | oxvs_datapath::flow_key::FRAG_LATER,
             );
         }
+        (x, mask)
+    }
+
+    fn start(
+        tables: &'a FlowTables<OfActions>,
+        ports: &'a A,
+        key: &FlowKey,
+        packet_out: Option<(Option<u32>, &[Action])>,
+    ) -> Translation {
+        let (mut x, mask) = Self::new(tables, ports, key);
         match packet_out {
             Some((in_ofp, actions)) => {
                 let _ = put(
@@ -273,6 +340,7 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                     Field::InPort,
                     in_ofp.unwrap_or(port::LOCAL) as u128,
                 );
+                x.output_reason = reason::PACKET_OUT;
                 x.actions(actions, 0);
             }
             // A recirculated packet resumes the pipeline where a select
@@ -295,8 +363,8 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                 // Then what the enclosing rules had left, innermost first.
                 for (n, seg) in st.outer.iter().enumerate() {
                     if x.exit {
-                        if let Some((p, _)) = &mut x.pending {
-                            p.outer.extend(st.outer[n..].iter().cloned());
+                        if let Some(p) = &mut x.pending {
+                            p.state.outer.extend(st.outer[n..].iter().cloned());
                         }
                         break;
                     }
@@ -330,24 +398,30 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                 }
             },
         }
-        x.finish_freeze();
-        if !x.exit {
-            let set = std::mem::take(&mut x.action_set);
-            if x.output_reason == reason::ACTION {
-                x.output_reason = reason::ACTION_SET;
+        x.finish(mask)
+    }
+
+    /// Runs the action set unless the pipeline stopped, completes any
+    /// frozen state, and gives the result.
+    fn finish(mut self, mut mask: FlowKey) -> Translation {
+        self.finish_freeze();
+        if !self.exit {
+            let set = std::mem::take(&mut self.action_set);
+            if self.output_reason == reason::ACTION {
+                self.output_reason = reason::ACTION_SET;
             }
-            x.actions(&sort_action_set(set), 0);
-            x.finish_freeze();
+            self.actions(&sort_action_set(set), 0);
+            self.finish_freeze();
         }
-        let wc = key_part(&x.wc);
+        let wc = key_part(&self.wc);
         for i in 0..wc.words.len() {
             mask.words[i] |= wc.words[i];
         }
         Translation {
             mask,
-            actions: x.out,
-            rules: x.rules,
-            groups: x.groups,
+            actions: self.out,
+            rules: self.rules,
+            groups: self.groups,
         }
     }
 
@@ -428,8 +502,8 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                 Action::Output {
                     port: port::CONTROLLER,
                     max_len,
-                } => self.controller(self.output_reason, *max_len, &[]),
-                Action::Controller(c) => self.controller(c.reason, c.max_len, &c.userdata),
+                } => self.controller(self.output_reason, *max_len, &[], false),
+                Action::Controller(c) => self.controller(c.reason, c.max_len, &c.userdata, c.pause),
                 Action::Output { port, .. } => self.output(*port),
                 Action::OutputTrunc { port, max_len } => {
                     self.commit();
@@ -651,8 +725,13 @@ impl<'a, A: PortMap> Xlate<'a, A> {
         }
     }
 
-    /// Sends the packet, as it is now, to the controllers.
-    fn controller(&mut self, reason: u8, max_len: u16, userdata: &[u8]) {
+    /// Sends the packet, as it is now, to the controllers. With `pause`
+    /// the translation stops here, as Open vSwitch's freezing: the
+    /// userspace action ends the datapath actions (so every packet of the
+    /// megaflow goes up), and the packet-in carries the frozen state, which
+    /// the callers complete with what they had left to run as the stack
+    /// unwinds ([`Self::unroll`], then [`Self::finish_freeze`]).
+    fn controller(&mut self, reason: u8, max_len: u16, userdata: &[u8], pause: bool) {
         self.commit();
         let reason = if reason == reason::ACTION && self.cur_miss {
             reason::EXPLICIT_MISS
@@ -671,14 +750,37 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                 (v != 0).then_some((f, v))
             })
             .collect();
-        let id = self.ports.controller(PacketInSpec {
+        let spec = PacketInSpec {
             reason,
             table_id: self.cur_table,
             cookie: self.cur_cookie,
             max_len,
             userdata: userdata.to_vec(),
             metadata,
-        });
+            pause: None,
+        };
+        // A state already frozen (a select group's) ends the translation
+        // before any pause can run, so `pending` is free here.
+        if pause && self.pending.is_none() {
+            let state = crate::group::Frozen {
+                table: self.cur_table,
+                cookie: self.cur_cookie,
+                in_ofp: getf(&self.flow, Field::InPort) as u32,
+                meta: crate::group::Frozen::meta_of(&self.flow),
+                actions: Vec::new(),
+                outer: Vec::new(),
+                action_set: self.action_set.clone(),
+            };
+            self.pending = Some(Pending {
+                state,
+                at: self.out.len(),
+                pause: Some(spec),
+            });
+            self.out.push(DpAction::Userspace { userdata: 0 });
+            self.exit = true;
+            return;
+        }
+        let id = self.ports.controller(spec);
         self.out.push(DpAction::Userspace { userdata: id });
     }
 
@@ -955,7 +1057,11 @@ impl<A: PortMap> Xlate<'_, A> {
             action_set: self.action_set.clone(),
         };
         self.out.push(DpAction::Hash { basis });
-        self.pending = Some((state, self.out.len()));
+        self.pending = Some(Pending {
+            state,
+            at: self.out.len(),
+            pause: None,
+        });
         self.out.push(DpAction::Recirc(0));
         self.exit = true;
     }
@@ -965,7 +1071,7 @@ impl<A: PortMap> Xlate<'_, A> {
     fn unroll(&mut self, rest: &[Action], table: u8, goto: Option<u8>) {
         let in_ofp = getf(&self.flow, Field::InPort) as u32;
         let cookie = self.cur_cookie;
-        if let Some((st, _)) = &mut self.pending {
+        if let Some(Pending { state: st, .. }) = &mut self.pending {
             let mut actions = rest.to_vec();
             actions.extend(goto.map(Action::GotoTable));
             if !actions.is_empty() {
@@ -980,15 +1086,25 @@ impl<A: PortMap> Xlate<'_, A> {
     }
 
     /// Completes a pending frozen state: allocates (or finds) its
-    /// recirculation id and writes it into the `recirc` action.
+    /// recirculation id and writes it into the `recirc` action, or, for a
+    /// pause, interns the packet-in that carries it and writes that into
+    /// the userspace action.
     fn finish_freeze(&mut self) {
-        let Some((state, at)) = self.pending.take() else {
+        let Some(Pending { state, at, pause }) = self.pending.take() else {
             return;
         };
         let ports: &A = self.ports;
-        let id = ports.groups().map_or(0, |g| g.freeze(state));
+        let action = match pause {
+            Some(spec) => DpAction::Userspace {
+                userdata: ports.controller(PacketInSpec {
+                    pause: Some(state),
+                    ..spec
+                }),
+            },
+            None => DpAction::Recirc(ports.groups().map_or(0, |g| g.freeze(state))),
+        };
         if let Some(a) = self.out.get_mut(at) {
-            *a = DpAction::Recirc(id);
+            *a = action;
         }
     }
 

@@ -207,6 +207,59 @@ fn packet_in2_cut(_: Version) -> Message {
     })
 }
 
+/// A continuation as the switch writes one at `controller(pause)`: its
+/// bridge, the rest of the pausing rule (table 0), the rest of the rule
+/// that resubmitted to it (table 1, cookie 0x55), an action set and the
+/// datapath input port.
+fn continuation(v: Version) -> Vec<u8> {
+    use oxvs_ofproto::ofp::action::Action;
+    Continuation {
+        bridge: [0x11; 16],
+        frames: vec![
+            ContinuationFrame {
+                table_id: 0,
+                cookie: 0,
+                actions: vec![Action::output(2)],
+            },
+            ContinuationFrame {
+                table_id: 1,
+                cookie: 0x55,
+                actions: vec![Action::output(3), Action::output(4)],
+            },
+        ],
+        action_set: vec![Action::output(5)],
+        odp_port: 6,
+        ..Continuation::default()
+    }
+    .encode(v)
+    .expect("continuation")
+}
+
+/// An NXT_PACKET_IN2 from `controller(pause,userdata=...)`.
+fn packet_in2_paused(v: Version) -> Message {
+    Message::PacketIn(PacketIn {
+        continuation: continuation(v),
+        ..packet_in2_body(v)
+    })
+}
+
+/// An NXT_RESUME as OVN's pinctrl sends one: the packet-in's packet,
+/// metadata and continuation, no userdata.
+fn resume(v: Version) -> Message {
+    Message::Resume(PacketIn {
+        continuation: continuation(v),
+        userdata: Vec::new(),
+        ..packet_in2_body(v)
+    })
+}
+
+fn packet_in2_body(v: Version) -> PacketIn {
+    match packet_in2(v) {
+        Message::PacketIn(p) => p,
+        _ => PacketIn::default(),
+    }
+}
+
 /// The version's own OFPT_PACKET_IN (OpenFlow 1.0's has no table, cookie or
 /// metadata besides in_port).
 fn packet_in_std(v: Version) -> Message {
@@ -574,6 +627,8 @@ fn cases() -> Vec<Case> {
         case("set packet-in format", &ALL, |_| Message::SetPacketInFormat(PacketInFormat::Nxt2), &["NXT_SET_PACKET_IN_FORMAT{V} (xid=0x2a): format=nxt_packet_in2"]),
         case("packet-in2", &ALL, packet_in2, &["NXT_PACKET_IN2{V} (xid=0x2a): table_id=3 cookie=0x1234 total_len=42 reg3=0x2a,tun_id=0x64,metadata=0xabc,in_port=1 (via action) data_len=42 (unbuffered)\n userdata=00.00.00.17.aa\narp,vlan_tci=0x0000,dl_src=50:54:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff,arp_spa=10.0.0.1,arp_tpa=10.0.0.2,arp_op=1,arp_sha=50:54:00:00:00:01,arp_tha=00:00:00:00:00:00"]),
         case("packet-in2 cut, buffered, paused", &ALL, packet_in2_cut, &["NXT_PACKET_IN2{V} (xid=0x2a): total_len=42 in_port=1 (via no_match) data_len=14 buffer=0x00000007\n continuation.mirrors=0x9\narp,vlan_tci=0x0000,dl_src=50:54:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff,arp_spa=0.0.0.0,arp_tpa=0.0.0.0,arp_op=0,arp_sha=00:00:00:00:00:00,arp_tha=00:00:00:00:00:00"]),
+        case("packet-in2 with a continuation", &ALL, packet_in2_paused, &["NXT_PACKET_IN2{V} (xid=0x2a): table_id=3 cookie=0x1234 total_len=42 reg3=0x2a,tun_id=0x64,metadata=0xabc,in_port=1 (via action) data_len=42 (unbuffered)\n userdata=00.00.00.17.aa\n continuation.bridge=11111111-1111-1111-1111-111111111111\n continuation.actions=unroll_xlate(table=0, cookie=0),output:2,unroll_xlate(table=1, cookie=85),output:3,output:4\n continuation.action_set=output:5\n continuation.odp_port=6\narp,vlan_tci=0x0000,dl_src=50:54:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff,arp_spa=10.0.0.1,arp_tpa=10.0.0.2,arp_op=1,arp_sha=50:54:00:00:00:01,arp_tha=00:00:00:00:00:00"]),
+        case("resume", &ALL, resume, &["NXT_RESUME{V} (xid=0x2a): table_id=3 cookie=0x1234 total_len=42 reg3=0x2a,tun_id=0x64,metadata=0xabc,in_port=1 (via action) data_len=42 (unbuffered)\n continuation.bridge=11111111-1111-1111-1111-111111111111\n continuation.actions=unroll_xlate(table=0, cookie=0),output:2,unroll_xlate(table=1, cookie=85),output:3,output:4\n continuation.action_set=output:5\n continuation.odp_port=6\narp,vlan_tci=0x0000,dl_src=50:54:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff,arp_spa=10.0.0.1,arp_tpa=10.0.0.2,arp_op=1,arp_sha=50:54:00:00:00:01,arp_tha=00:00:00:00:00:00"]),
         case(
             "packet-in",
             &ALL,
@@ -2249,6 +2304,15 @@ fn bad_cases() -> Vec<Bad> {
             v,
             BAD_LEN,
         );
+        // NXT_RESUME's body is NXT_PACKET_IN2's: a packet is required.
+        let resume = raw(v.wire(), 4, &cat(&[&be32(NX_VENDOR_ID), &be32(28), reason]));
+        add(
+            format!("{v:?}: resume without a packet"),
+            resume,
+            bad_len,
+            v,
+            BAD_LEN,
+        );
         add(
             format!("{v:?}: packet-in2 with an empty packet"),
             pin2(v, &[&[0, 0, 0, 4, 0, 0, 0, 0], reason]),
@@ -2619,7 +2683,7 @@ fn arb_experimenter() -> impl Strategy<Value = Message> {
     prop_oneof![
         Just((18u32, 0usize)),
         Just((20, 8)),
-        (0..4usize).prop_map(|k| (28u32, 8 * k)),
+        (0..4usize).prop_map(|k| (13u32, 32 + 8 * k)),
     ]
     .prop_flat_map(|(exp_type, len)| {
         proptest::collection::vec(any::<u8>(), len).prop_map(move |data| {
@@ -2802,7 +2866,14 @@ fn arb_packet_in(v: Version) -> BoxedStrategy<Message> {
                 })
             },
         );
-    let nxt2 = (
+    let nxt2 = arb_packet_in2().prop_map(Message::PacketIn);
+    prop_oneof![std_or_nxt, nxt2].boxed()
+}
+
+/// The body of an NXT_PACKET_IN2 or NXT_RESUME (the continuation is
+/// opaque bytes to the message codec).
+fn arb_packet_in2() -> BoxedStrategy<PacketIn> {
+    (
         (any::<u8>(), any::<u8>(), any::<u64>(), any::<u32>()),
         proptest::collection::vec(any::<u8>(), 1..80),
         any::<u32>(),
@@ -2820,7 +2891,7 @@ fn arb_packet_in(v: Version) -> BoxedStrategy<Message> {
                 metadata,
             )| {
                 let len = data.len() as u32;
-                Message::PacketIn(PacketIn {
+                PacketIn {
                     format: PacketInFormat::Nxt2,
                     reason,
                     table_id,
@@ -2831,10 +2902,10 @@ fn arb_packet_in(v: Version) -> BoxedStrategy<Message> {
                     data,
                     userdata,
                     continuation,
-                })
+                }
             },
-        );
-    prop_oneof![std_or_nxt, nxt2].boxed()
+        )
+        .boxed()
 }
 
 /// Any message `v` can carry exactly.
@@ -3087,6 +3158,7 @@ fn arb_message(v: Version) -> BoxedStrategy<Message> {
             .boxed(),
         any::<bool>().prop_map(Message::FlowModTableId).boxed(),
         arb_packet_in(v),
+        arb_packet_in2().prop_map(Message::Resume).boxed(),
         request.boxed(),
         reply.boxed(),
         arb_unparsed(v),
@@ -3228,6 +3300,29 @@ proptest! {
     #[test]
     fn decode_never_panics_on_random_bytes(b in arb_bytes(300)) {
         let _ = decode(&b);
+    }
+
+    /// A continuation is the controller's to send back, whatever it holds:
+    /// decoding never panics, and what decodes re-encodes to the same.
+    #[test]
+    fn continuations_decode_without_panics(
+        v in proptest::sample::select(Version::ALL.to_vec()),
+        props in proptest::collection::vec((0x8000u16..0x800a, arb_bytes(24)), 0..5),
+        tail in arb_bytes(12),
+    ) {
+        let mut b = Vec::new();
+        for (ty, data) in &props {
+            let len = 4 + data.len() as u16;
+            b.extend(ty.to_be_bytes());
+            b.extend(len.to_be_bytes());
+            b.extend(data);
+            b.resize(b.len().next_multiple_of(8), 0);
+        }
+        b.extend(&tail);
+        if let Ok(c) = Continuation::decode(v, &b) {
+            let again = c.encode(v).map_err(|e| TestCaseError::fail(format!("{c:?}: {e}")))?;
+            prop_assert_eq!(Continuation::decode(v, &again), Ok(c));
+        }
     }
 
     #[test]

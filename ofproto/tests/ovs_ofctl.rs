@@ -2090,3 +2090,303 @@ fn packet_in_reasons_follow_the_rule_and_the_version() {
         assert!(text.contains(want), "{v} {flows:?}: {text}");
     }
 }
+
+/// `controller(pause)` (what OVN's ovn-controller uses for put_dhcp_opts,
+/// icmp4, nd_ns, ...): every packet goes up in an NXT_PACKET_IN2 with a
+/// continuation (which `ovs-ofctl ofp-print` reads), nothing after the
+/// pause runs, and an NXT_RESUME with that continuation runs the rest: the
+/// pausing rule's, then (after a resubmit) the enclosing rule's, with the
+/// registers the controller sends back. A continuation from elsewhere is
+/// NXR_STALE; one that does not decode gets its property error.
+#[test]
+fn controller_pause_sends_a_continuation_and_resume_goes_on() {
+    use oxvs_datapath::dp::PollThread;
+    use oxvs_datapath::port::MemoryPort;
+    use oxvs_ofproto::bridge::UpcallDispatcher;
+    use oxvs_ofproto::ofp::matching::Match;
+    use oxvs_ofproto::ofp::message::{decode, encode, Message, PacketIn};
+
+    struct Case {
+        flows: &'static [&'static str],
+        /// What ovs-ofctl prints of the continuation's actions.
+        continuation: &'static str,
+        /// Packets ports 1-3 sent after one resume.
+        sent: [usize; 3],
+    }
+    let cases = [
+        Case {
+            flows: &["in_port=1,actions=controller(pause),output:2"],
+            continuation: " continuation.actions=unroll_xlate(table=0, cookie=0),output:2\n",
+            sent: [0, 1, 0],
+        },
+        Case {
+            flows: &[
+                "in_port=1,actions=resubmit(,1),output:3",
+                "table=1,cookie=0x77,in_port=1,actions=load:0x2->NXM_NX_REG1[],\
+                 controller(pause,userdata=01.02),output:NXM_NX_REG1[]",
+            ],
+            continuation: " continuation.actions=unroll_xlate(table=1, cookie=119),\
+                           output:NXM_NX_REG1[],unroll_xlate(table=0, cookie=0),output:3\n",
+            sent: [0, 1, 1],
+        },
+        // OpenFlow 1.1+ instructions after the pause: goto_table goes into
+        // the continuation as `resubmit(,T)` (as Open vSwitch writes it),
+        // write_actions into its action set, which runs at the end.
+        Case {
+            flows: &[
+                "in_port=1,actions=controller(pause),write_actions(output:3),goto_table:1",
+                "table=1,actions=output:2",
+            ],
+            continuation: " continuation.actions=unroll_xlate(table=0, cookie=0),resubmit(,1)\n \
+                           continuation.action_set=output:3\n",
+            sent: [0, 1, 1],
+        },
+    ];
+    for (version, tag) in [(4u8, "OpenFlow13"), (1, "OpenFlow10")] {
+        for case in &cases {
+            let (sw, bridge, dp) = real::start_real();
+            let mut pt = PollThread::new(dp.clone());
+            let mut handles = Vec::new();
+            for p in 1..=3u32 {
+                let port = MemoryPort::new(format!("p{p}"), p).with_capture(100);
+                handles.push(port.handle());
+                pt.ports.add(p, Box::new(port));
+            }
+            let mut disp = UpcallDispatcher::new();
+            disp.attach(bridge.clone());
+            for f in case.flows {
+                ofctl(&sw, "OpenFlow13", &["add-flow", f]);
+            }
+            let mut c = Raw::connect(&sw.sock, version);
+            // NXT_SET_PACKET_IN_FORMAT to NXT_PACKET_IN2, then a barrier so
+            // that it is in force before any packet comes.
+            c.send(&[
+                version, 4, 0, 20, 0, 0, 0, 2, 0, 0, 0x23, 0x20, 0, 0, 0, 16, 0, 0, 0, 2,
+            ]);
+            // A management-socket connection gets packet-ins once it sets a
+            // miss_send_len (OFPT_SET_CONFIG), as with Open vSwitch.
+            c.send(&[version, 9, 0, 12, 0, 0, 0, 4, 0, 0, 0xff, 0xff]);
+            let barrier = if version == 1 { 18 } else { 20 };
+            c.send(&[version, barrier, 0, 8, 0, 0, 0, 3]);
+            assert!(
+                c.drain().iter().any(|m| m[1] == barrier + 1),
+                "barrier reply"
+            );
+
+            let mut frame = vec![0u8; 60];
+            frame[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+            frame[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+            frame[12..14].copy_from_slice(&[0x88, 0xb5]);
+            let run = |pt: &mut PollThread, disp: &mut UpcallDispatcher| {
+                for _ in 0..3 {
+                    pt.poll_once(0);
+                    dp.handle_upcalls(disp, 64);
+                    pt.run_executes(0);
+                }
+                pt.flush();
+            };
+            // Two packets: the first sets up the megaflow, the second
+            // hits it; both must come up (the megaflow ends in the
+            // userspace action) and neither goes further.
+            for _ in 0..2 {
+                handles[0].inject(&frame);
+                run(&mut pt, &mut disp);
+            }
+            let pins: Vec<Vec<u8>> = c
+                .drain()
+                .into_iter()
+                .filter(|m| m[1] == 4 && m.get(8..16) == Some(&[0, 0, 0x23, 0x20, 0, 0, 0, 30]))
+                .collect();
+            assert_eq!(pins.len(), 2, "{tag}: a packet-in per packet");
+            for h in &handles {
+                assert!(h.take_sent().is_empty(), "{tag}: nothing after the pause");
+            }
+            let printed = {
+                let out = Command::new("ovs-ofctl")
+                    .args(["ofp-print", &hexs(&pins[0])])
+                    .output()
+                    .expect("ovs-ofctl");
+                String::from_utf8_lossy(&out.stdout).into_owned()
+            };
+            assert!(
+                printed.contains(" continuation.bridge=") && printed.contains(case.continuation),
+                "{tag}: {printed}"
+            );
+            let Ok((_, Message::PacketIn(pi))) = decode(&pins[0]) else {
+                panic!("{tag}: packet-in decodes");
+            };
+            assert!(!pi.continuation.is_empty(), "{tag}: continuation");
+
+            let resume = |pi: &PacketIn, xid: u32| {
+                let m = Message::Resume(PacketIn {
+                    userdata: Vec::new(),
+                    ..pi.clone()
+                });
+                let b = encode(&m, Version::from_wire(version).expect("version"), xid);
+                b.expect("resume encodes")
+            };
+            c.send(&resume(&pi, 5));
+            c.send(&[version, barrier, 0, 8, 0, 0, 0, 6]);
+            assert_eq!(errors(&c.drain()), [], "{tag}: resume accepted");
+            pt.run_executes(0);
+            pt.flush();
+            let sent: Vec<usize> = handles.iter().map(|h| h.take_sent().len()).collect();
+            assert_eq!(sent, case.sent, "{tag}: {:?}", case.flows);
+            if case.sent[1] == 1 {
+                for s in handles[1].take_sent() {
+                    assert_eq!(s.data, frame);
+                }
+            }
+
+            // The controller's answer in a register steers what follows
+            // (as OVN's put_dhcp_opts result bit does).
+            if case.continuation.contains("NXM_NX_REG1") {
+                let mut md = Match::new();
+                for e in pi.metadata.entries() {
+                    md.set_int(e.field, e.value.to_u128().unwrap_or(0), None)
+                        .expect("field");
+                }
+                md.set_reg(1, 3, None).expect("reg1");
+                let changed = PacketIn {
+                    metadata: md,
+                    ..pi.clone()
+                };
+                c.send(&resume(&changed, 7));
+                c.drain();
+                pt.run_executes(0);
+                pt.flush();
+                let sent: Vec<usize> = handles.iter().map(|h| h.take_sent().len()).collect();
+                assert_eq!(sent, [0, 0, 2], "{tag}: reg1=3 sends to port 3 twice");
+            }
+
+            // A continuation naming another bridge is stale.
+            let mut other = pi.clone();
+            if let Some(i) = other
+                .continuation
+                .windows(4)
+                .position(|w| w == [0x80, 0, 0, 20])
+            {
+                other.continuation[i + 4] ^= 0xff;
+            }
+            c.send(&resume(&other, 8));
+            let stale = OfpError::from_name("NXR_STALE").expect("NXR_STALE");
+            assert_eq!(errors(&c.drain()), [stale], "{tag}: stale");
+            // An unknown continuation property is OFPBPC_BAD_TYPE.
+            let bad = PacketIn {
+                continuation: vec![0x80, 0x40, 0, 4, 0, 0, 0, 0],
+                ..pi.clone()
+            };
+            c.send(&resume(&bad, 9));
+            let bad_type = OfpError::from_name("OFPBPC_BAD_TYPE").expect("OFPBPC_BAD_TYPE");
+            assert_eq!(errors(&c.drain()), [bad_type], "{tag}: bad type");
+            for h in &handles {
+                assert!(
+                    h.take_sent().is_empty(),
+                    "{tag}: refused resumes send nothing"
+                );
+            }
+        }
+    }
+}
+
+/// The errors among `msgs`, as the codec reads them.
+fn errors(msgs: &[Vec<u8>]) -> Vec<OfpError> {
+    use oxvs_ofproto::ofp::error::ErrorKind;
+    use oxvs_ofproto::ofp::message::{decode, Message};
+    msgs.iter()
+        .filter_map(|m| match decode(m) {
+            Ok((_, Message::Error(e))) => match e.error {
+                ErrorKind::Known(k) => Some(k),
+                ErrorKind::Unknown(w) => panic!("unknown error {w:?}"),
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// Open vSwitch's own controller side of pause and resume: `ovs-ofctl
+/// monitor ... resume` (undocumented, for OVS's tests) answers every
+/// packet-in that has a continuation with the NXT_RESUME Open vSwitch's
+/// `ofputil_encode_resume` builds from it. The paused packet then leaves
+/// by the rest of the pausing rule (port 2, from a register) and of the
+/// rule that resubmitted to it (port 3), once per resume.
+#[test]
+fn ovs_ofctl_monitor_resumes_paused_packets() {
+    use oxvs_datapath::dp::PollThread;
+    use oxvs_datapath::port::MemoryPort;
+    use oxvs_ofproto::bridge::UpcallDispatcher;
+
+    for v in ["OpenFlow10", "OpenFlow13", "OpenFlow15"] {
+        let (sw, bridge, dp) = real::start_real();
+        let mut pt = PollThread::new(dp.clone());
+        let mut handles = Vec::new();
+        for p in 1..=3u32 {
+            let port = MemoryPort::new(format!("p{p}"), p).with_capture(1000);
+            handles.push(port.handle());
+            pt.ports.add(p, Box::new(port));
+        }
+        let mut disp = UpcallDispatcher::new();
+        disp.attach(bridge.clone());
+        for f in [
+            "in_port=1,actions=resubmit(,1),output:3",
+            "table=1,in_port=1,actions=load:0x2->NXM_NX_REG1[],controller(pause),\
+             output:NXM_NX_REG1[]",
+        ] {
+            ofctl(&sw, "OpenFlow13", &["add-flow", f]);
+        }
+        let (monitor, log) = start_monitor(&sw, v, &["resume"]);
+        wait_connected(&bridge);
+
+        let mut frame = vec![0u8; 60];
+        frame[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+        frame[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        frame[12..14].copy_from_slice(&[0x88, 0xb5]);
+        let resumes = || {
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .matches("send: NXT_RESUME")
+                .count()
+        };
+        let mut sent = [0usize; 3];
+        let pump = |pt: &mut PollThread, disp: &mut UpcallDispatcher, sent: &mut [usize; 3]| {
+            for _ in 0..3 {
+                pt.poll_once(0);
+                dp.handle_upcalls(disp, 64);
+                pt.run_executes(0);
+            }
+            pt.flush();
+            for (n, h) in sent.iter_mut().zip(&handles) {
+                *n += h.take_sent().len();
+            }
+        };
+        // Packets go in until the monitor (done setting up) resumes one.
+        for _ in 0..50 {
+            handles[0].inject(&frame);
+            pump(&mut pt, &mut disp, &mut sent);
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            if resumes() > 0 {
+                break;
+            }
+        }
+        // Every resume the monitor sent comes back out on ports 2 and 3.
+        for _ in 0..50 {
+            pump(&mut pt, &mut disp, &mut sent);
+            let n = resumes();
+            if n > 0 && sent == [0, n, n] {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let n = resumes();
+        let text = finish_monitor(monitor, &log, "send: NXT_RESUME", n);
+        assert!(n > 0, "{v}: the monitor resumed: {text}");
+        assert_eq!(sent, [0, n, n], "{v}: {text}");
+        assert!(
+            text.contains(
+                "continuation.actions=unroll_xlate(table=1, cookie=0),\
+                           output:NXM_NX_REG1[],unroll_xlate(table=0, cookie=0),output:3"
+            ),
+            "{v}: {text}"
+        );
+    }
+}

@@ -104,6 +104,68 @@ fn output_drop_and_priority() {
     assert_eq!(mask.in_port(), u32::MAX);
 }
 
+/// `controller(pause)` ends the datapath actions with the userspace action
+/// (every packet of the megaflow goes up): header changes before it are
+/// committed first; nothing after it runs, in the pausing rule, in the
+/// rule that resubmitted to it, or from the action set.
+#[test]
+fn pause_ends_the_datapath_actions() {
+    use oxvs_ofproto::ofp::action::Controller;
+    let b = bridge(3);
+    for pause in [true, false] {
+        del_all(&b);
+        add(
+            &b,
+            0,
+            10,
+            "in_port=1",
+            vec![
+                Action::WriteActions(vec![Action::output(3)]),
+                Action::Resubmit {
+                    in_port: port::IN_PORT,
+                    table: Some(1),
+                    ct: false,
+                    form: Default::default(),
+                },
+                Action::output(3),
+            ],
+        );
+        add(
+            &b,
+            1,
+            10,
+            "in_port=1",
+            vec![
+                Action::SetField(SetField::new(Field::Ipv4Dst, Value::from(0x0a00_0063u32))),
+                Action::Controller(Controller {
+                    pause,
+                    ..Controller::default()
+                }),
+                Action::output(2),
+            ],
+        );
+        let (_, acts) = b.xlate(&udp_key(11, 1, 2, 1000, 80), false, 0);
+        let kinds: Vec<&str> = acts
+            .iter()
+            .map(|a| match a {
+                Dp::Set(SetHeader::Ipv4 { .. }) => "set",
+                Dp::Userspace { .. } => "userspace",
+                Dp::Output(12) => "output:2",
+                Dp::Output(13) => "output:3",
+                _ => "other",
+            })
+            .collect();
+        if pause {
+            assert_eq!(kinds, ["set", "userspace"]);
+        } else {
+            assert_eq!(
+                kinds,
+                ["set", "userspace", "output:2", "output:3", "output:3"]
+            );
+        }
+    }
+}
+
 /// OFPT_SET_CONFIG's fragment handling, as Open vSwitch's
 /// `rule_dpif_lookup_from_table`: normal looks fragments up without L4
 /// ports, drop drops them, nx-match matches them as they are; reassembly

@@ -23,6 +23,8 @@ use super::codec::{Reader, Writer};
 use super::error::{BadRequest, ErrorMsg, OfpError};
 use super::{Header, Version};
 
+#[path = "msg/continuation.rs"]
+pub mod continuation;
 #[path = "msg/nx.rs"]
 pub mod nx;
 #[path = "msg/packet_in.rs"]
@@ -38,6 +40,7 @@ pub mod stats;
 #[path = "msg/switch.rs"]
 pub mod switch;
 
+pub use continuation::{Continuation, Frame as ContinuationFrame};
 pub use nx::{CtFlush, CtTuple, TlvMap, TlvTableCommand, TlvTableMod, TlvTableReply};
 pub use packet_in::PacketIn;
 pub use port::{
@@ -124,6 +127,12 @@ pub enum Message {
     /// OFPT_PACKET_IN, NXT_PACKET_IN or NXT_PACKET_IN2 (its `format` says
     /// which).
     PacketIn(PacketIn),
+    /// NXT_RESUME: a controller sends a paused packet on, with the
+    /// continuation an NXT_PACKET_IN2 gave it. Its body is NXT_PACKET_IN2's
+    /// properties, so it is a [`PacketIn`] (`format` is `Nxt2`; the packet
+    /// and metadata are what the controller wants the pipeline to go on
+    /// with).
+    Resume(PacketIn),
     MultipartRequest(MultipartRequest),
     MultipartReply(MultipartReply),
     /// OFPT_BUNDLE_CONTROL (1.4+) or ONFT_BUNDLE_CONTROL (1.3).
@@ -342,6 +351,7 @@ fn decode_body(
         R::Of10PacketIn | R::Of13PacketIn | R::NxtPacketIn | R::NxtPacketIn2 => {
             Ok(Message::PacketIn(PacketIn::decode(info.raw, r)?))
         }
+        R::NxtResume => Ok(Message::Resume(PacketIn::decode(info.raw, r)?)),
         R::NxtFlowModTableId => {
             let set = r.u8()? != 0;
             r.skip(7)?;
@@ -485,6 +495,7 @@ fn raw_for(msg: &Message, version: Version) -> Result<RawMsg, OfpError> {
         Message::SetPacketInFormat(_) => R::NxtSetPacketInFormat,
         Message::FlowModTableId(_) => R::NxtFlowModTableId,
         Message::PacketIn(p) => p.raw(version)?,
+        Message::Resume(_) => R::NxtResume,
         Message::MultipartRequest(m) => match &m.body {
             MpRequest::Desc => R::DescRequest,
             MpRequest::PortDesc { .. } if version == Version::Of15 => R::Of15PortDescRequest,
@@ -670,6 +681,7 @@ fn encode_body(msg: &Message, version: Version, w: &mut Writer) -> Result<(), Of
             w.u8(u8::from(*set)).zeros(7);
         }
         Message::PacketIn(p) => p.encode(v, w)?,
+        Message::Resume(p) => p.encode_resume(v, w)?,
         Message::MultipartRequest(m) => match &m.body {
             MpRequest::Desc
             | MpRequest::TableStats

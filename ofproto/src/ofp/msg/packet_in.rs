@@ -157,7 +157,9 @@ impl PacketIn {
                 check_metadata(&pi.metadata)?;
                 r.skip(2)?;
             }
-            RawMsg::NxtPacketIn2 => {
+            // NXT_RESUME's body is NXT_PACKET_IN2's (OVS decodes both with
+            // `decode_nx_packet_in2`).
+            RawMsg::NxtPacketIn2 | RawMsg::NxtResume => {
                 pi.format = PacketInFormat::Nxt2;
                 pi.total_len = 0;
                 pi.decode_props(r)?;
@@ -264,6 +266,15 @@ impl PacketIn {
             _ => self.encode_props(version, w)?,
         }
         Ok(())
+    }
+
+    /// An NXT_RESUME's body: the properties of NXT_PACKET_IN2, whatever
+    /// `format` says. Open vSwitch's `ofputil_encode_resume` writes no
+    /// buffer id or userdata, but its decoder reads them, so they are
+    /// written when set, for decode and encode to stay inverses.
+    pub(crate) fn encode_resume(&self, version: Version, w: &mut Writer) -> Result<(), OfpError> {
+        check_metadata(&self.metadata)?;
+        self.encode_props(version, w)
     }
 
     /// NXT_PACKET_IN2's properties, in Open vSwitch's order
