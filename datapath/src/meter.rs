@@ -140,6 +140,9 @@ impl Meter {
         };
         let mut exceeded: Option<&Band> = None;
         for band in &b.bands {
+            // A super-frame costing more than the whole bucket would never
+            // pass: it passes on a full bucket and empties it.
+            let cost = cost.min(band.max);
             let took = band
                 .tokens
                 .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |t| {
@@ -271,5 +274,10 @@ mod tests {
         assert!(!m.admit(4, 6000, 0), "8 of 10 taken: 4 more do not fit");
         assert!(m.admit(2, 3000, 0));
         assert_eq!(m.band_stats(), vec![(4, 6000)]);
+        // One of 45 segments, more than the bucket holds: it passes once
+        // the bucket is full again, and empties it.
+        assert!(!m.admit(45, 65_000, 500));
+        assert!(m.admit(45, 65_000, 1000));
+        assert!(!m.admit(1, 100, 1000));
     }
 }

@@ -55,13 +55,16 @@ impl Gso {
             return (1, len);
         }
         let l4 = usize::from(self.csum_start);
-        let l4_hdr = if self.kind & 0x7f == 5 {
-            8
-        } else {
-            match frame.get(l4 + 12) {
+        let l4_hdr = match self.kind & 0x7f {
+            // TCPV4, TCPV6: the header's own length.
+            1 | 4 => match frame.get(l4 + 12) {
                 Some(b) => usize::from(b >> 4) * 4,
                 None => return (1, len),
-            }
+            },
+            // UDP_L4.
+            5 => 8,
+            // UFO (IP fragments, not segments) or unknown.
+            _ => return (1, len),
         };
         let hdr = (l4 + l4_hdr) as u64;
         let Some(payload) = len.checked_sub(hdr) else {

@@ -779,6 +779,11 @@ fn l4_csum(l4: Option<u8>) -> Result<u32, Reason> {
         Some(6) | Some(17) | None => Err(Reason::Action(
             "address rewrite of TCP or UDP (act_csum skips GSO packets)",
         )),
+        // DCCP and UDP-Lite checksum a pseudo-header too, and act_csum
+        // does not know them.
+        Some(33) | Some(136) => Err(Reason::Action(
+            "address rewrite of DCCP or UDP-Lite (act_csum cannot fix their checksum)",
+        )),
         Some(_) => Ok(0),
     }
 }

@@ -36,6 +36,9 @@ pub fn flow_prio(protocol: u16) -> u16 {
 /// The catch-all that sends what no filter took to the switch.
 pub const MISS_PRIO: u16 = 0xfff0;
 const MISS_HANDLE: u32 = 1;
+/// Removal passes a filter's failing deletion is tried in before oxvs
+/// gives up on it (and says so).
+const MAX_DELETE_TRIES: u32 = 20;
 /// Marks the actions of oxvs's filters (`tc -s filter show` prints it).
 pub const COOKIE: &[u8] = b"oxvs";
 
@@ -185,9 +188,9 @@ pub struct Offloader<T: TcOps> {
     outputs: HashMap<u32, Redirect>,
     filters: HashMap<usize, Filter>,
     /// Filters of dead megaflows whose deletion failed (not for want of
-    /// the filter): tried again at each removal pass, so none is left to
-    /// forward a flow the switch has dropped.
-    undeleted: Vec<(u32, u16, u32)>,
+    /// the filter), with the passes tried: tried again at each removal
+    /// pass, so none is left to forward a flow the switch has dropped.
+    undeleted: Vec<(u32, u16, u32, u32)>,
     /// Megaflows tc refused or cannot express, and why (not tried again).
     refused: HashMap<usize, (Arc<Megaflow>, String)>,
     /// When each candidate megaflow was first seen established (for
@@ -294,7 +297,7 @@ impl<T: TcOps> Offloader<T> {
             .collect();
         for k in stale {
             if let Some(f) = self.filters.remove(&k) {
-                self.delete_filter(f.ifindex, f.spec.prio, f.handle);
+                self.delete_filter(f.ifindex, f.spec.prio, f.handle, 0);
             }
         }
         self.refused.retain(|_, (f, _)| !outputs_to(f));
@@ -322,6 +325,9 @@ impl<T: TcOps> Offloader<T> {
             });
         }
         self.detach_port(dp_port);
+        // Whatever was waiting to be deleted on this device goes with its
+        // qdisc below (and its handles start over).
+        self.undeleted.retain(|d| d.0 != ifindex);
         // Someone else's ingress filters (another tool's, an admin's) are
         // not ours to wipe; a crashed oxvs's are.
         if let Ok(existing) = self.tc.dump_filters(ifindex) {
@@ -395,8 +401,16 @@ impl<T: TcOps> Offloader<T> {
     /// Removes the filters of megaflows that left the cache. Runs before a
     /// barrier reply, after the bridge's revalidation removed stale flows.
     pub fn remove_dead(&mut self) -> usize {
-        for (ifindex, prio, handle) in std::mem::take(&mut self.undeleted) {
-            self.delete_filter(ifindex, prio, handle);
+        for (ifindex, prio, handle, tries) in std::mem::take(&mut self.undeleted) {
+            if tries >= MAX_DELETE_TRIES {
+                tracing::error!(
+                    ifindex,
+                    handle,
+                    "gave up deleting a tc filter; `tc filter del` it by hand"
+                );
+                continue;
+            }
+            self.delete_filter(ifindex, prio, handle, tries + 1);
         }
         let dead: Vec<usize> = self
             .filters
@@ -406,7 +420,7 @@ impl<T: TcOps> Offloader<T> {
             .collect();
         for k in &dead {
             if let Some(f) = self.filters.remove(k) {
-                self.delete_filter(f.ifindex, f.spec.prio, f.handle);
+                self.delete_filter(f.ifindex, f.spec.prio, f.handle, 0);
             }
         }
         self.refused.retain(|_, (f, _)| f.is_alive());
@@ -416,16 +430,18 @@ impl<T: TcOps> Offloader<T> {
     /// Deletes one filter, or keeps it in `undeleted` for the next pass if
     /// the kernel failed for another reason than the filter (or its
     /// device) being gone already.
-    fn delete_filter(&mut self, ifindex: u32, prio: u16, handle: u32) {
+    fn delete_filter(&mut self, ifindex: u32, prio: u16, handle: u32, tries: u32) {
         match self.tc.del_filter(ifindex, prio, handle) {
             Ok(()) => self.counters.removed += 1,
             Err(e) if matches!(e.errno(), Some(libc::ENOENT) | Some(libc::ENODEV)) => {
                 self.counters.removed += 1
             }
             Err(e) => {
-                tracing::warn!(error = %e, ifindex, handle, "removing a tc filter; will retry");
+                if tries == 0 {
+                    tracing::warn!(error = %e, ifindex, handle, "removing a tc filter; will retry");
+                }
                 self.counters.kernel_errors += 1;
-                self.undeleted.push((ifindex, prio, handle));
+                self.undeleted.push((ifindex, prio, handle, tries));
             }
         }
     }
@@ -501,6 +517,7 @@ impl<T: TcOps> Offloader<T> {
                     tracing::info!(ifindex, "offloading device is gone");
                     self.ports.remove(&dp_port);
                     self.filters.retain(|_, f| f.in_port != dp_port);
+                    self.undeleted.retain(|d| d.0 != ifindex);
                     continue;
                 }
                 Err(e) => {

@@ -382,6 +382,16 @@ fn address_rewrites_are_offloaded_only_where_tc_keeps_checksums_right() {
     kt.set_nw_proto(6);
     assert_eq!(t(&kt, &mt).err(), gso);
     // Neither is known to be ruled out when the protocol is wildcarded.
+    let (mut kd, mut md) = (k, m);
+    kd.set_nw_proto(33);
+    md.set_tp_src(0);
+    md.set_tp_dst(0);
+    assert_eq!(
+        t(&kd.masked(&md), &md).err(),
+        Some(Reason::Action(
+            "address rewrite of DCCP or UDP-Lite (act_csum cannot fix their checksum)"
+        ))
+    );
     let mut mw = m;
     mw.set_nw_proto(0);
     mw.set_tp_src(0);
@@ -711,6 +721,17 @@ fn a_filter_the_kernel_failed_to_delete_is_deleted_later() {
     o.tc().filters.remove(&(11, 1, h2));
     assert!(cache.remove(&g));
     o.remove_dead();
+    assert_eq!(o.undeleted(), 0);
+    // A deletion that always fails is given up on (and logged) in the end.
+    let h = install(&cache, &k, &m, vec![Action::Output(2)]);
+    h.stats.add(2, 200, 0, 1);
+    o.sync(&cache, 30);
+    assert!(o.handle_of(&h).is_some());
+    assert!(cache.remove(&h));
+    o.tc().fail_deletes = Some(libc::EIO);
+    for _ in 0..25 {
+        o.remove_dead();
+    }
     assert_eq!(o.undeleted(), 0);
 }
 

@@ -245,9 +245,17 @@ impl CtTuple {
     /// A nested tuple property's payload (4 bytes of padding, then
     /// properties). An address of the other family than one seen before
     /// in the message is OFPBPC_BAD_VALUE.
-    fn decode_nested(data: &[u8], family_seen: &mut Option<u8>) -> Result<CtTuple, OfpError> {
+    fn decode_nested(
+        data: &[u8],
+        family_seen: &mut Option<u8>,
+    ) -> Result<(CtTuple, [u16; 2]), OfpError> {
         let inner = data.get(4..).ok_or(BadProperty::BadLen)?;
         let mut t = CtTuple::default();
+        // Open vSwitch keeps a tuple's ports and ICMP fields in two shared
+        // 16-bit words (src_port = icmp_id; dst_port = icmp_code << 8 |
+        // icmp_type): the last property written wins, and the protocol
+        // says how to read them.
+        let mut words = [0u16; 2];
         for (ty, p) in ct_props(&mut Reader::new(inner))? {
             let u16_of = |p: &[u8]| -> Result<u16, OfpError> {
                 let b = at_least(p, 2)?;
@@ -275,32 +283,34 @@ impl CtTuple {
                         t.dst = a;
                     }
                 }
-                NXT_CT_TUPLE_SRC_PORT => t.src_port = u16_of(p)?,
-                NXT_CT_TUPLE_DST_PORT => t.dst_port = u16_of(p)?,
-                NXT_CT_TUPLE_ICMP_ID => t.icmp_id = u16_of(p)?,
-                NXT_CT_TUPLE_ICMP_TYPE => t.icmp_type = at_least(p, 1)?[0],
-                NXT_CT_TUPLE_ICMP_CODE => t.icmp_code = at_least(p, 1)?[0],
+                NXT_CT_TUPLE_SRC_PORT | NXT_CT_TUPLE_ICMP_ID => words[0] = u16_of(p)?,
+                NXT_CT_TUPLE_DST_PORT => words[1] = u16_of(p)?,
+                NXT_CT_TUPLE_ICMP_TYPE => {
+                    words[1] = (words[1] & 0xff00) | u16::from(at_least(p, 1)?[0])
+                }
+                NXT_CT_TUPLE_ICMP_CODE => {
+                    words[1] = (words[1] & 0x00ff) | u16::from(at_least(p, 1)?[0]) << 8
+                }
                 _ => {}
             }
         }
-        Ok(t)
+        Ok((t, words))
     }
 
-    /// Keeps what a tuple can say for `ip_proto`: ICMP tuples carry an id,
-    /// type and code, all others ports. (OVS keeps them in one union, so
-    /// the other kind's values are never told apart on the way out.)
-    fn for_proto(self, ip_proto: u8) -> CtTuple {
+    /// The tuple with its two shared words read as `ip_proto` reads them:
+    /// ICMP's id, type and code, or every other protocol's ports.
+    fn with_words(self, words: [u16; 2], ip_proto: u8) -> CtTuple {
         if is_icmp(ip_proto) {
             CtTuple {
-                src_port: 0,
-                dst_port: 0,
+                icmp_id: words[0],
+                icmp_type: (words[1] & 0xff) as u8,
+                icmp_code: (words[1] >> 8) as u8,
                 ..self
             }
         } else {
             CtTuple {
-                icmp_id: 0,
-                icmp_type: 0,
-                icmp_code: 0,
+                src_port: words[0],
+                dst_port: words[1],
                 ..self
             }
         }
@@ -384,8 +394,14 @@ impl CtFlush {
         let mut family_seen = None;
         for (ty, data) in ct_props(r)? {
             match ty {
-                NXT_CT_ORIG_TUPLE => f.orig = CtTuple::decode_nested(data, &mut family_seen)?,
-                NXT_CT_REPLY_TUPLE => f.reply = CtTuple::decode_nested(data, &mut family_seen)?,
+                NXT_CT_ORIG_TUPLE => {
+                    let (t, w) = CtTuple::decode_nested(data, &mut family_seen)?;
+                    f.orig = t.with_words(w, ip_proto);
+                }
+                NXT_CT_REPLY_TUPLE => {
+                    let (t, w) = CtTuple::decode_nested(data, &mut family_seen)?;
+                    f.reply = t.with_words(w, ip_proto);
+                }
                 NXT_CT_ZONE_ID => {
                     let b = at_least(data, 2)?;
                     f.zone = Some(u16::from_be_bytes([b[0], b[1]]));
@@ -393,8 +409,6 @@ impl CtFlush {
                 _ => {}
             }
         }
-        f.orig = f.orig.for_proto(ip_proto);
-        f.reply = f.reply.for_proto(ip_proto);
         Ok(f)
     }
 
@@ -538,10 +552,10 @@ mod tests {
     }
 
     #[test]
-    fn ct_flush_keeps_only_what_the_protocol_can_say() {
+    fn ct_flush_reads_ports_and_icmp_fields_as_one_as_ovs_does() {
         // ip_proto 32 with an ICMP code in the reply tuple (found by the
-        // mutation proptest): the code cannot be sent back out, so it is
-        // not kept on the way in either.
+        // mutation proptest): as in Open vSwitch's union, the code is the
+        // high byte of the destination port.
         let mut n = Writer::new();
         put_prop(&mut n, NXT_CT_TUPLE_SRC_PORT, &[0, 9, 0, 0]);
         put_prop(&mut n, NXT_CT_TUPLE_ICMP_CODE, &[1]);
@@ -555,6 +569,7 @@ mod tests {
         let f = CtFlush::decode(&mut rd(w.as_slice()));
         let want = CtTuple {
             src_port: 9,
+            dst_port: 0x100,
             ..CtTuple::default()
         };
         assert_eq!(f.as_ref().map(|f| f.reply), Ok(want));
