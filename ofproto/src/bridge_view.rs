@@ -64,6 +64,39 @@ impl BridgeView {
         Arc::new(v)
     }
 
+    /// Sends the port-status messages that take the controllers from
+    /// `reported` (held, so that two reports never cross) to the ports as
+    /// they are now.
+    fn report_locked(
+        &self,
+        mut reported: parking_lot::MutexGuard<'_, BTreeMap<u32, Port>>,
+        except: Option<u64>,
+    ) {
+        let now = self.current_ports();
+        let send = |reason, desc: &Port| {
+            self.bridge.hub.port_status(
+                &PortStatus {
+                    reason,
+                    desc: desc.clone(),
+                },
+                except,
+            )
+        };
+        for (no, old) in reported.iter() {
+            if !now.contains_key(no) {
+                send(PortReason::Delete, old);
+            }
+        }
+        for (no, p) in &now {
+            match reported.get(no) {
+                None => send(PortReason::Add, p),
+                Some(old) if old != p => send(PortReason::Modify, p),
+                Some(_) => {}
+            }
+        }
+        *reported = now;
+    }
+
     fn current_ports(&self) -> BTreeMap<u32, Port> {
         self.ports().into_iter().map(|p| (p.port_no.0, p)).collect()
     }
@@ -93,30 +126,8 @@ impl BridgeView {
 
 impl SwitchView for BridgeView {
     fn report_port_changes(&self, except: Option<u64>) {
-        let now = self.current_ports();
-        let mut reported = self.reported.lock();
-        let send = |reason, desc: &Port| {
-            self.bridge.hub.port_status(
-                &PortStatus {
-                    reason,
-                    desc: desc.clone(),
-                },
-                except,
-            )
-        };
-        for (no, old) in reported.iter() {
-            if !now.contains_key(no) {
-                send(PortReason::Delete, old);
-            }
-        }
-        for (no, p) in &now {
-            match reported.get(no) {
-                None => send(PortReason::Add, p),
-                Some(old) if old != p => send(PortReason::Modify, p),
-                Some(_) => {}
-            }
-        }
-        *reported = now;
+        let reported = self.reported.lock();
+        self.report_locked(reported, except);
     }
 
     fn flow_monitors(&self) -> Option<Arc<crate::monitor::MonitorHub>> {
@@ -203,7 +214,7 @@ impl SwitchView for BridgeView {
         self.bridge.aggregate(req)
     }
 
-    fn port_mod(&self, pm: &PortMod) -> Result<(), OfpError> {
+    fn port_mod(&self, pm: &PortMod, sender: Option<u64>) -> Result<(), OfpError> {
         let err =
             |n: &str| OfpError::from_name(n).unwrap_or(OfpError::BadRequest(BadRequest::EPerm));
         let Some(port) = self
@@ -218,7 +229,11 @@ impl SwitchView for BridgeView {
         if self.ports.link(&port).0 != pm.hw_addr {
             return Err(err("OFPPMFC_BAD_HW_ADDR"));
         }
+        // The change and its port-status under one lock: a report running
+        // meanwhile (the daemon's, each second) cannot tell the sender.
+        let reported = self.reported.lock();
         self.bridge.port_mod(port.ofp_port, pm.config.0, pm.mask.0);
+        self.report_locked(reported, sender);
         Ok(())
     }
 

@@ -382,7 +382,8 @@ pub fn commit<V: SwitchView + ?Sized>(
             BundleOp::PortMod(_) if flags & OFPBF_ATOMIC != 0 => Err(fail(BundleFailed::MsgFailed)),
             BundleOp::PortMod(pm) => {
                 let before = view.ports().into_iter().find(|p| p.port_no == pm.port_no);
-                let r = view.port_mod(pm);
+                // Every controller hears of it (the bundle's sender too).
+                let r = view.port_mod(pm, None);
                 if let (Ok(()), Some(p)) = (&r, before) {
                     undo.push((
                         mark,
@@ -443,7 +444,7 @@ pub fn commit<V: SwitchView + ?Sized>(
                     },
                 })
             }),
-            Undo::Port(pm) => view.port_mod(&pm),
+            Undo::Port(pm) => view.port_mod(&pm, None),
         };
         if let Err(e) = result {
             tracing::error!(error = ?e, "a failed bundle could not be taken back entirely");

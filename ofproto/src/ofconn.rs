@@ -63,8 +63,10 @@ pub trait SwitchView: Send + Sync {
     ) -> Result<(), OfpError> {
         Err(OfpError::ResumeFailed(ResumeFailed::NotSupported))
     }
-    /// Applies a port-mod (config bits; advertised features are ignored).
-    fn port_mod(&self, _pm: &PortMod) -> Result<(), OfpError> {
+    /// Applies a port-mod (config bits; advertised features are ignored)
+    /// and tells the controllers, but connection `sender` (OpenFlow before
+    /// 1.5 does not tell the one that asked).
+    fn port_mod(&self, _pm: &PortMod, _sender: Option<u64>) -> Result<(), OfpError> {
         Err(OfpError::BadRequest(BadRequest::BadType))
     }
     /// Sends a port-status for every port added, deleted or changed since
@@ -578,13 +580,12 @@ impl OfSession {
             Message::PortMod(_) if secondary => {
                 self.error(out, OfpError::BadRequest(BadRequest::IsSlave), msg, xid)
             }
-            Message::PortMod(pm) => match self.view.port_mod(&pm) {
-                // Before OpenFlow 1.5 the controller that asked is not told.
-                Ok(()) => self.view.report_port_changes(
-                    Some(self.conn_id).filter(|_| self.version < Some(Version::Of15)),
-                ),
-                Err(e) => self.error(out, e, msg, xid),
-            },
+            Message::PortMod(pm) => {
+                let sender = Some(self.conn_id).filter(|_| self.version < Some(Version::Of15));
+                if let Err(e) = self.view.port_mod(&pm, sender) {
+                    self.error(out, e, msg, xid);
+                }
+            }
             Message::BundleControl(_) | Message::BundleAdd(_) if secondary => {
                 self.error(out, OfpError::BadRequest(BadRequest::IsSlave), msg, xid)
             }

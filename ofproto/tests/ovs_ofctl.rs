@@ -2390,3 +2390,58 @@ fn ovs_ofctl_monitor_resumes_paused_packets() {
         );
     }
 }
+
+/// A port-mod's port-status goes to the other controllers, and to its
+/// sender only from OpenFlow 1.5 on (Open vSwitch's connmgr); what
+/// `ovs-ofctl ofp-print` reads of it says the port is down.
+#[test]
+fn a_port_mod_is_told_to_the_other_controllers() {
+    let (sw, _bridge, _dp) = real::start_real();
+    // Port 2's address in the test switch: 02:00:00:00:00:02.
+    let port_mod = |version: u8, config: u32| -> Vec<u8> {
+        let c = config.to_be_bytes();
+        let body = [
+            &[0, 0, 0, 2, 0, 0, 0, 0, 2, 0, 0, 0, 0, 2, 0, 0][..],
+            &c,
+            &[0, 0, 0, 1],
+        ]
+        .concat();
+        let tail: &[u8] = if version >= 5 { &[] } else { &[0; 8] };
+        let len = (8 + body.len() + tail.len()) as u8;
+        [&[version, 16, 0, len, 0, 0, 0, 7][..], &body, tail].concat()
+    };
+    let statuses =
+        |msgs: Vec<Vec<u8>>| -> Vec<Vec<u8>> { msgs.into_iter().filter(|m| m[1] == 12).collect() };
+    let set_miss_len = |v: u8| vec![v, 9, 0, 12, 0, 0, 0, 4, 0, 0, 0xff, 0xff];
+    for (v, sender_told) in [(4u8, false), (6, true)] {
+        let mut a = Raw::connect(&sw.sock, v);
+        let mut b = Raw::connect(&sw.sock, 4);
+        for (c, ver) in [(&mut a, v), (&mut b, 4)] {
+            c.send(&set_miss_len(ver));
+            c.drain();
+        }
+        a.send(&port_mod(v, 1));
+        let to_a = statuses(a.drain());
+        let to_b = statuses(b.drain());
+        assert_eq!(to_b.len(), 1, "version {v}: the other controller");
+        assert_eq!(
+            to_a.len(),
+            usize::from(sender_told),
+            "version {v}: the sender"
+        );
+        let hex: String = to_b[0].iter().map(|x| format!("{x:02x}")).collect();
+        let out = Command::new("ovs-ofctl")
+            .args(["ofp-print", &hex])
+            .output()
+            .expect("ofp-print");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            text.contains("MOD: 2(p2)") && text.contains("PORT_DOWN"),
+            "{text}"
+        );
+        // Back up, for the next round.
+        a.send(&port_mod(v, 0));
+        a.drain();
+        b.drain();
+    }
+}
