@@ -209,7 +209,7 @@ pub struct Bridge {
     /// the ofproto's, not the connection's).
     frag_handling: std::sync::atomic::AtomicU8,
     /// Userspace-action cookies handed to the datapath, and what each means.
-    packet_ins: Mutex<HashMap<u64, PacketInSpec>>,
+    packet_ins: Mutex<PacketInSpecs>,
     /// Held while megaflow traffic is credited to OpenFlow rules (what was
     /// credited is kept on each megaflow), so that two passes (the
     /// revalidator's and a barrier's) never credit the same packets.
@@ -274,7 +274,7 @@ impl Bridge {
             hub: AsyncHub::default(),
             port_config: Mutex::new(HashMap::new()),
             frag_handling: std::sync::atomic::AtomicU8::new(0),
-            packet_ins: Mutex::new(HashMap::new()),
+            packet_ins: Mutex::new(PacketInSpecs::default()),
             generation: AtomicU64::new(1),
             revalidated: AtomicU64::new(0),
             last_full_ms: AtomicU64::new(0),
@@ -710,6 +710,7 @@ impl Bridge {
             );
         });
         drop(crediting);
+        self.collect_packet_in_specs(dp);
         if self.macs.lock().expire(now) {
             self.generation.fetch_add(1, Ordering::Release);
         }
@@ -739,6 +740,20 @@ impl Bridge {
         });
         self.revalidated.store(gen, Ordering::Release);
         removed
+    }
+
+    /// Forgets the packet-in specs no megaflow names any more, once there
+    /// are many (the live ones are found without holding the specs, which
+    /// translations take).
+    fn collect_packet_in_specs(&self, dp: &Datapath) {
+        if self.packet_ins.lock().specs.len() <= PACKET_IN_SPECS_KEPT {
+            self.packet_ins.lock().pass += 1;
+            return;
+        }
+        let mut live = std::collections::HashSet::new();
+        dp.megaflows
+            .for_each(|f| userspace_ids(&f.actions, &mut live));
+        self.packet_ins.lock().collect(&live);
     }
 
     /// Applies an OpenFlow flow_mod; the flows it removed come back for
@@ -973,7 +988,7 @@ impl Bridge {
     /// A packet the datapath sent up with a userspace action: turn it into
     /// a packet-in for the controllers.
     pub fn upcall_action(&self, userdata: u64, packet: &oxvs_datapath::Packet) {
-        let Some(spec) = self.packet_ins.lock().get(&userdata).cloned() else {
+        let Some(spec) = self.packet_ins.lock().get(userdata) else {
             tracing::debug!(userdata, "userspace action with an unknown cookie");
             return;
         };
@@ -1512,24 +1527,60 @@ impl PortMap for PortView<'_> {
             words.push(h.finish());
         }
         let id = oxvs_datapath::flow_key::hash_words(&words);
-        let mut specs = self.bridge.packet_ins.lock();
-        if specs.len() >= MAX_PACKET_IN_SPECS && !specs.contains_key(&id) {
-            // Register values can make every flow's spec its own: start
-            // over rather than grow without bound. Megaflows holding the
-            // forgotten cookies are re-translated (and their specs
-            // registered again) by the next revalidation; until then their
-            // packet-ins are lost.
-            specs.clear();
-            self.bridge.bump_generation();
-        }
-        specs.insert(id, spec);
+        self.bridge.packet_ins.lock().insert(id, spec);
         id
     }
 }
 
-/// How many distinct packet-in specs (controller actions with their
-/// pipeline fields) a bridge keeps.
-const MAX_PACKET_IN_SPECS: usize = 65_536;
+/// The packet-in specs a bridge's megaflows name, by userspace-action
+/// cookie. Register values can make every megaflow's spec its own, so the
+/// revalidator forgets those no megaflow names any more
+/// ([`PacketInSpecs::collect`]).
+#[derive(Default)]
+struct PacketInSpecs {
+    specs: HashMap<u64, (PacketInSpec, u64)>,
+    /// Revalidation passes so far; each spec remembers the last one that
+    /// registered it.
+    pass: u64,
+}
+
+/// Specs a bridge keeps before it looks for unused ones.
+const PACKET_IN_SPECS_KEPT: usize = 4096;
+
+impl PacketInSpecs {
+    fn get(&self, id: u64) -> Option<PacketInSpec> {
+        self.specs.get(&id).map(|(s, _)| s.clone())
+    }
+
+    fn insert(&mut self, id: u64, spec: PacketInSpec) {
+        self.specs.insert(id, (spec, self.pass));
+    }
+
+    /// Forgets the specs that no megaflow in `live` names and that were
+    /// not registered in this pass or the last (a translation whose
+    /// megaflow is not installed yet may still need them).
+    fn collect(&mut self, live: &std::collections::HashSet<u64>) {
+        let pass = self.pass;
+        self.specs
+            .retain(|id, (_, p)| live.contains(id) || *p + 1 >= pass);
+        self.pass += 1;
+    }
+}
+
+/// Adds the cookies of the userspace actions in `actions` to `ids`.
+fn userspace_ids(actions: &[Action], ids: &mut std::collections::HashSet<u64>) {
+    for a in actions {
+        match a {
+            Action::Userspace { userdata } => {
+                ids.insert(*userdata);
+            }
+            Action::Clone(inner) | Action::Sample { actions: inner, .. } => {
+                userspace_ids(inner, ids)
+            }
+            _ => {}
+        }
+    }
+}
 
 /// The OpenFlow error for a flow table refusal.
 fn flow_mod_error(e: FlowModError) -> OfpError {
@@ -1932,4 +1983,53 @@ mod tests {
         assert!(!r.bridge.owns_dp_port(2));
         assert_eq!(r.bridge.ports().len(), 1);
     }
+
+    #[test]
+    fn packet_in_specs_no_megaflow_names_are_forgotten() {
+        let spec = |cookie| PacketInSpec {
+            reason: 1,
+            table_id: 0,
+            cookie,
+            max_len: 128,
+            userdata: Vec::new(),
+            metadata: Vec::new(),
+            pause: None,
+        };
+        let mut s = PacketInSpecs::default();
+        s.insert(1, spec(1));
+        s.insert(2, spec(2));
+        // Pass 0 -> 1: both registered in the last pass, both kept.
+        s.collect(&std::collections::HashSet::new());
+        assert_eq!(s.specs.len(), 2);
+        s.insert(3, spec(3));
+        // Pass 1 -> 2: 1 and 2 are a pass old (kept), 3 is new.
+        s.collect(&std::collections::HashSet::new());
+        assert_eq!(s.specs.len(), 3);
+        // Pass 2 -> 3: 1 is named by a megaflow, 2 by none; 3 is a pass old.
+        s.collect(&[1].into_iter().collect());
+        let mut left: Vec<u64> = s.specs.keys().copied().collect();
+        left.sort();
+        assert_eq!(left, [1, 3]);
+        assert_eq!(s.get(1).map(|p| p.cookie), Some(1));
+        assert!(s.get(2).is_none());
+    }
+
+    #[test]
+    fn userspace_cookies_are_found_inside_clones_and_samples() {
+        let acts = [
+            Action::Output(1),
+            Action::Clone(vec![Action::Userspace { userdata: 7 }].into()),
+            Action::Sample {
+                probability: u32::MAX,
+                actions: vec![Action::Userspace { userdata: 9 }].into(),
+            },
+            Action::Userspace { userdata: 11 },
+        ];
+        let mut ids = std::collections::HashSet::new();
+        userspace_ids(&acts, &mut ids);
+        let mut v: Vec<u64> = ids.into_iter().collect();
+        v.sort();
+        assert_eq!(v, [7, 9, 11]);
+    }
+
 }
