@@ -2031,5 +2031,4 @@ mod tests {
         v.sort();
         assert_eq!(v, [7, 9, 11]);
     }
-
 }

@@ -566,6 +566,7 @@ fn cases() -> Vec<Case> {
                         ..CtTuple::default()
                     },
                     reply: CtTuple::default(),
+                    ..CtFlush::default()
                 })
             },
             &["NXT_CT_FLUSH{V} (xid=0x2a): zone=7 'ct_nw_src=10.0.0.1,ct_nw_dst=10.0.0.2,ct_tp_src=1,ct_tp_dst=2,ct_nw_proto=6' 'ct_nw_src=::,ct_nw_dst=::,ct_tp_src=0,ct_tp_dst=0'"],
@@ -584,6 +585,7 @@ fn cases() -> Vec<Case> {
                         ..CtTuple::default()
                     },
                     reply: CtTuple::default(),
+                    ..CtFlush::default()
                 })
             },
             &["NXT_CT_FLUSH{V} (xid=0x2a): zone=0 'ct_ipv6_src=::1,ct_ipv6_dst=::,icmp_id=9,icmp_type=128,icmp_code=0,ct_nw_proto=58' 'ct_ipv6_src=::,ct_ipv6_dst=::,icmp_id=0,icmp_type=0,icmp_code=0'"],
@@ -2746,14 +2748,21 @@ fn arb_ct_flush() -> impl Strategy<Value = CtFlush> {
         any::<bool>(),
         prop_oneof![Just(0u8), Just(1), Just(6), Just(17), Just(58)],
         proptest::option::of(any::<u16>()),
+        any::<(u32, u32)>(),
+        any::<(u128, u128)>(),
     )
-        .prop_flat_map(move |(v6, ip_proto, zone)| {
+        .prop_flat_map(move |(v6, ip_proto, zone, mark, labels)| {
             let icmp = ip_proto == 1 || ip_proto == 58;
+            // A zero mask says nothing, value included.
+            let mark = if mark.1 == 0 { (0, 0) } else { mark };
+            let labels = if labels.1 == 0 { (0, 0) } else { labels };
             (tuple(v6, icmp), tuple(v6, icmp)).prop_map(move |(orig, reply)| CtFlush {
                 zone,
                 ip_proto,
                 orig,
                 reply,
+                mark,
+                labels,
             })
         })
 }

@@ -1932,6 +1932,7 @@ fn ct_flush_zone_and_ct_flush_are_accepted_and_decoded() {
                     src: v4([10, 0, 0, 2]),
                     ..CtTuple::default()
                 },
+                ..CtFlush::default()
             },
             CtFlush {
                 zone: None,
@@ -1944,6 +1945,7 @@ fn ct_flush_zone_and_ct_flush_are_accepted_and_decoded() {
                     ..CtTuple::default()
                 },
                 reply: CtTuple::default(),
+                ..CtFlush::default()
             },
         ];
         assert_eq!(*seen.lock().expect("lock"), want, "{v}");

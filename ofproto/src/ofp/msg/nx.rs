@@ -179,6 +179,10 @@ pub struct CtTuple {
 const NXT_CT_ORIG_TUPLE: u16 = 0;
 const NXT_CT_REPLY_TUPLE: u16 = 1;
 const NXT_CT_ZONE_ID: u16 = 2;
+const NXT_CT_MARK: u16 = 3;
+const NXT_CT_MARK_MASK: u16 = 4;
+const NXT_CT_LABELS: u16 = 5;
+const NXT_CT_LABELS_MASK: u16 = 6;
 // Nested tuple properties (`enum nx_ct_flush_tuple_tlv_type`).
 const NXT_CT_TUPLE_SRC: u16 = 0;
 const NXT_CT_TUPLE_DST: u16 = 1;
@@ -216,6 +220,11 @@ pub struct CtFlush {
     pub ip_proto: u8,
     pub orig: CtTuple,
     pub reply: CtTuple,
+    /// ct_mark value and mask (Open vSwitch 3.2's NXT_CT_MARK and
+    /// NXT_CT_MARK_MASK; mask 0: any mark).
+    pub mark: (u32, u32),
+    /// ct_label value and mask (NXT_CT_LABELS, NXT_CT_LABELS_MASK).
+    pub labels: (u128, u128),
 }
 
 /// The payload of a property or nested property, for a value of `n`
@@ -376,6 +385,8 @@ impl CtFlush {
             && self.ip_proto == 0
             && self.orig == CtTuple::default()
             && self.reply == CtTuple::default()
+            && self.mark.1 == 0
+            && self.labels.1 == 0
     }
 
     /// NXT_CT_FLUSH's body, checked as OVS's `ofp_ct_match_decode`: the
@@ -392,6 +403,7 @@ impl CtFlush {
             ..CtFlush::default()
         };
         let mut family_seen = None;
+        let (mut mark, mut mark_mask, mut labels, mut labels_mask) = (None, None, None, None);
         for (ty, data) in ct_props(r)? {
             match ty {
                 NXT_CT_ORIG_TUPLE => {
@@ -406,8 +418,22 @@ impl CtFlush {
                     let b = at_least(data, 2)?;
                     f.zone = Some(u16::from_be_bytes([b[0], b[1]]));
                 }
+                NXT_CT_MARK => mark = Some(be_u32(data)?),
+                NXT_CT_MARK_MASK => mark_mask = Some(be_u32(data)?),
+                NXT_CT_LABELS => labels = Some(be_u128(data)?),
+                NXT_CT_LABELS_MASK => labels_mask = Some(be_u128(data)?),
                 _ => {}
             }
+        }
+        // A value without a mask is exact; a zero mask says nothing, so
+        // the value goes too (it could not be sent back).
+        let mark_mask = mark_mask.unwrap_or(if mark.is_some() { u32::MAX } else { 0 });
+        if mark_mask != 0 {
+            f.mark = (mark.unwrap_or(0), mark_mask);
+        }
+        let labels_mask = labels_mask.unwrap_or(if labels.is_some() { u128::MAX } else { 0 });
+        if labels_mask != 0 {
+            f.labels = (labels.unwrap_or(0), labels_mask);
         }
         Ok(f)
     }
@@ -419,7 +445,35 @@ impl CtFlush {
         if let Some(z) = self.zone {
             put_prop(w, NXT_CT_ZONE_ID, &[&z.to_be_bytes()[..], &[0, 0]].concat());
         }
+        // As Open vSwitch's ofp_ct_match_encode: the value when the mask
+        // says anything, the mask when it is not all-ones.
+        let (m, mm) = self.mark;
+        if mm != 0 {
+            put_prop(w, NXT_CT_MARK, &m.to_be_bytes());
+            if mm != u32::MAX {
+                put_prop(w, NXT_CT_MARK_MASK, &mm.to_be_bytes());
+            }
+        }
+        let (l, lm) = self.labels;
+        if lm != 0 {
+            put_prop(w, NXT_CT_LABELS, &l.to_be_bytes());
+            if lm != u128::MAX {
+                put_prop(w, NXT_CT_LABELS_MASK, &lm.to_be_bytes());
+            }
+        }
     }
+}
+
+fn be_u32(data: &[u8]) -> Result<u32, OfpError> {
+    let b = at_least(data, 4)?;
+    Ok(u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+fn be_u128(data: &[u8]) -> Result<u128, OfpError> {
+    let b: [u8; 16] = at_least(data, 16)?
+        .try_into()
+        .map_err(|_| BadProperty::BadLen)?;
+    Ok(u128::from_be_bytes(b))
 }
 
 #[cfg(test)]
@@ -525,13 +579,35 @@ mod tests {
                 ..CtTuple::default()
             },
             reply: CtTuple::default(),
+            ..CtFlush::default()
         };
         let mut w = Writer::new();
         f.encode(&mut w);
         // Header, orig (8 + 2 * 24 + 2 * 8), zone (8); the empty reply
         // tuple is left out.
         assert_eq!(w.len(), 8 + 72 + 8);
-        assert_eq!(CtFlush::decode(&mut rd(w.as_slice())), Ok(f));
+        assert_eq!(CtFlush::decode(&mut rd(w.as_slice())), Ok(f.clone()));
+
+        // Open vSwitch 3.2's mark and labels: an exact mark is its value
+        // alone (8), a masked label value and mask (24 each).
+        let marked = CtFlush {
+            mark: (5, u32::MAX),
+            labels: (1 << 64 | 7, u128::MAX >> 1),
+            ..f
+        };
+        let mut w = Writer::new();
+        marked.encode(&mut w);
+        assert_eq!(w.len(), 8 + 72 + 8 + 8 + 24 + 24);
+        assert_eq!(CtFlush::decode(&mut rd(w.as_slice())), Ok(marked));
+        // A zero mask says nothing: its value is dropped.
+        let mut w = Writer::new();
+        w.zeros(8);
+        put_prop(&mut w, NXT_CT_MARK, &9u32.to_be_bytes());
+        put_prop(&mut w, NXT_CT_MARK_MASK, &[0; 4]);
+        assert_eq!(
+            CtFlush::decode(&mut rd(w.as_slice())),
+            Ok(CtFlush::default())
+        );
 
         let icmp = CtFlush {
             zone: None,
@@ -545,6 +621,7 @@ mod tests {
                 dst: v4([10, 0, 0, 1]),
                 ..CtTuple::default()
             },
+            ..CtFlush::default()
         };
         let mut w = Writer::new();
         icmp.encode(&mut w);
