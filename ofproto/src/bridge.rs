@@ -534,7 +534,14 @@ impl Bridge {
 
     /// Removes flows whose timeouts passed, returning them with the reason.
     pub fn expire_flows(&self) -> Vec<(TableRule<OfActions>, RemovedReason)> {
-        let gone = self.tables_write().expire(self.now_ms());
+        // Found under the read lock (translations go on), removed under the
+        // write lock only when something is due.
+        let now = self.now_ms();
+        let due = self.tables().due(now);
+        if due.is_empty() {
+            return Vec::new();
+        }
+        let gone = self.tables_write().remove_due(due, now);
         if !gone.is_empty() {
             self.generation.fetch_add(1, Ordering::Release);
             self.report_removed(&gone);

@@ -111,6 +111,20 @@ pub fn is_hidden(priority: u32) -> bool {
     priority > u32::from(u16::MAX)
 }
 
+/// Why a rule's time is up at `now_ms`, if it is (the hard timeout first).
+fn due_reason<A>(e: &FlowEntry<A>, now_ms: u64) -> Option<RemovedReason> {
+    let hard = e.hard_timeout != 0 && now_ms >= e.created_ms + e.hard_timeout as u64 * 1000;
+    let used = e.stats.used_ms.load(Ordering::Relaxed);
+    let idle = e.idle_timeout != 0 && now_ms >= used + e.idle_timeout as u64 * 1000;
+    if hard {
+        Some(RemovedReason::HardTimeout)
+    } else if idle {
+        Some(RemovedReason::IdleTimeout)
+    } else {
+        None
+    }
+}
+
 /// A rule of a table: match, priority, entry.
 pub type TableRule<A> = Arc<Rule<FlowEntry<A>, FLOW_WORDS>>;
 
@@ -647,29 +661,41 @@ impl<A: ActionSet> FlowTables<A> {
 
     /// Removes flows whose idle or hard timeout passed at `now_ms`.
     pub fn expire(&mut self, now_ms: u64) -> Vec<(TableRule<A>, RemovedReason)> {
+        let doomed = self.due(now_ms);
+        self.remove_due(doomed, now_ms)
+    }
+
+    /// The rules whose timeout has passed at `now_ms` (a walk that needs
+    /// only read access, so that translations go on meanwhile).
+    pub fn due(&self, now_ms: u64) -> Vec<(TableRule<A>, RemovedReason)> {
         let mut doomed = Vec::new();
         for c in &self.tables {
             for r in c.iter() {
-                let e = &r.value;
-                let hard =
-                    e.hard_timeout != 0 && now_ms >= e.created_ms + e.hard_timeout as u64 * 1000;
-                let used = e.stats.used_ms.load(Ordering::Relaxed);
-                let idle = e.idle_timeout != 0 && now_ms >= used + e.idle_timeout as u64 * 1000;
-                if hard {
-                    doomed.push((r.clone(), RemovedReason::HardTimeout));
-                } else if idle {
-                    doomed.push((r.clone(), RemovedReason::IdleTimeout));
+                if let Some(why) = due_reason(&r.value, now_ms) {
+                    doomed.push((r.clone(), why));
                 }
             }
         }
+        doomed
+    }
+
+    /// Removes the rules [`FlowTables::due`] found, those still there and
+    /// still due (a flow_mod or traffic may have come in between).
+    pub fn remove_due(
+        &mut self,
+        doomed: Vec<(TableRule<A>, RemovedReason)>,
+        now_ms: u64,
+    ) -> Vec<(TableRule<A>, RemovedReason)> {
         let mut out = Vec::with_capacity(doomed.len());
-        for (r, why) in doomed {
+        for (r, _) in doomed {
             if let Some(gone) =
                 self.tables[r.value.table_id as usize].remove_by(r.priority, &r.key, &r.mask, |e| {
-                    same_options(&e.matched, &r.value.matched)
+                    same_options(&e.matched, &r.value.matched) && due_reason(e, now_ms).is_some()
                 })
             {
-                out.push((gone, why));
+                if let Some(why) = due_reason(&gone.value, now_ms) {
+                    out.push((gone, why));
+                }
             }
         }
         out
