@@ -25,7 +25,8 @@
 //! Meters are kept, configured and dumped, and count the traffic of the
 //! flows that use them; each has a datapath meter (token buckets) that the
 //! megaflows' meter action runs packets through, so drop bands rate-limit
-//! and count what they drop. DSCP-remark bands are accepted but not applied.
+//! and count what they drop. DSCP-remark bands are refused
+//! (OFPMMFC_BAD_BAND), as by Open vSwitch's userspace datapath.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -344,8 +345,8 @@ pub struct Meter {
     pub dp: Arc<oxvs_datapath::meter::Meter>,
 }
 
-/// What the datapath needs of a meter's configuration: drop bands (a DSCP
-/// remark band marks nothing here and drops nothing, so it is left out).
+/// What the datapath needs of a meter's configuration: its drop bands (the
+/// only kind a meter_mod may have).
 fn dp_spec(c: &MeterConfig) -> oxvs_datapath::meter::MeterSpec {
     use crate::ofp::group_msg::{meter_flags, BandType};
     oxvs_datapath::meter::MeterSpec {
@@ -595,11 +596,21 @@ impl GroupState {
             if id == 0 || (id > OFPM_MAX && !virtual_ok) {
                 return Err(err("OFPMMFC_INVALID_METER"));
             }
+            // In the order of Open vSwitch's dpif_netdev_meter_set, whose
+            // meters have drop bands only.
+            if mm.meter.flags & !0xf != 0 {
+                return Err(err("OFPMMFC_BAD_FLAGS"));
+            }
             if mm.meter.bands.len() > MAX_BANDS {
                 return Err(err("OFPMMFC_OUT_OF_BANDS"));
             }
-            if mm.meter.flags & !0xf != 0 {
-                return Err(err("OFPMMFC_BAD_FLAGS"));
+            if mm
+                .meter
+                .bands
+                .iter()
+                .any(|b| !matches!(b.band_type, crate::ofp::group_msg::BandType::Drop))
+            {
+                return Err(err("OFPMMFC_BAD_BAND"));
             }
         }
         let mut meters = self.meters.write();
@@ -768,13 +779,14 @@ pub fn group_features(version: Version) -> GroupFeatures {
     }
 }
 
-/// What this switch's meters support. Drop bands are enforced by the
-/// datapath; DSCP-remark bands are accepted but mark nothing.
+/// What this switch's meters support: drop bands, enforced by the
+/// datapath (as Open vSwitch's userspace datapath, which refuses
+/// DSCP-remark bands too).
 pub fn meter_features() -> MeterFeatures {
     MeterFeatures {
         max_meter: MAX_METERS,
-        // OFPMBT_DROP and OFPMBT_DSCP_REMARK.
-        band_types: 1 << 1 | 1 << 2,
+        // OFPMBT_DROP.
+        band_types: 1 << 1,
         capabilities: 0xf,
         max_bands: MAX_BANDS as u8,
         max_color: 0,

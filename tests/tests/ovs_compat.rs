@@ -340,8 +340,6 @@ const KNOWN_DIFFERENCES: &[Known] = &[
       "group features: oxvs's capabilities are 0xf (adds OFPGFC_CHAINING_CHECKS), Open vSwitch's 0x7"),
     k("* dump-group-features br0", Both, Line("actions: output"),
       "group features: oxvs's actions per group type lack mod_nw_ttl, set/dec_mpls_ttl, push/pop_mpls, set_queue (OF1.0 via Nicira: enqueue)"),
-    k("* meter-features br0", Both, Line("band_types:"),
-      "meter features: oxvs also offers dscp_remark bands (Open vSwitch's userspace meters: drop only)"),
 ];
 
 /// One switch under test.
