@@ -198,6 +198,22 @@ impl AsyncHub {
         *s.hub.lock() = Arc::downgrade(&self.shared);
     }
 
+    /// Whether some connection takes table-miss packet-ins (Open vSwitch's
+    /// `connmgr_wants_packet_in_on_miss`: by default those speaking
+    /// OpenFlow 1.0, whose async config has OFPR_IMPLICIT_MISS).
+    pub fn wants_packet_in_on_miss(&self) -> bool {
+        self.shared.live().iter().any(|s| {
+            let st = s.state.lock();
+            st.version.is_some()
+                && !st.muted
+                && st.async_config.allows(
+                    AsyncKind::PacketIn,
+                    crate::xlate::reason::IMPLICIT_MISS,
+                    st.role == Role::Secondary,
+                )
+        })
+    }
+
     /// Connections that have finished their handshake.
     pub fn connected(&self) -> usize {
         self.shared

@@ -218,6 +218,10 @@ pub struct Bridge {
     /// tables).
     generation: AtomicU64,
     revalidated: AtomicU64,
+    /// Whether table misses went to the controllers at the last pass (a
+    /// controller that takes them connecting or leaving changes what a
+    /// miss translates to).
+    miss_to_controller: std::sync::atomic::AtomicBool,
     /// When the last full re-translation ran (bridge clock).
     last_full_ms: AtomicU64,
     /// When a revalidation last saw the generation move (bridge clock).
@@ -277,6 +281,7 @@ impl Bridge {
             packet_ins: Mutex::new(PacketInSpecs::default()),
             generation: AtomicU64::new(1),
             revalidated: AtomicU64::new(0),
+            miss_to_controller: std::sync::atomic::AtomicBool::new(false),
             last_full_ms: AtomicU64::new(0),
             changed_ms: AtomicU64::new(0),
             epoch: Instant::now(),
@@ -719,6 +724,10 @@ impl Bridge {
         drop(crediting);
         self.collect_packet_in_specs(dp);
         if self.macs.lock().expire(now) {
+            self.generation.fetch_add(1, Ordering::Release);
+        }
+        let wants = self.hub.wants_packet_in_on_miss();
+        if self.miss_to_controller.swap(wants, Ordering::AcqRel) != wants {
             self.generation.fetch_add(1, Ordering::Release);
         }
         let gen = self.generation.load(Ordering::Acquire);
@@ -1505,6 +1514,10 @@ impl PortMap for PortView<'_> {
 
     fn frag_handling(&self) -> FragHandling {
         self.bridge.frag_handling()
+    }
+
+    fn packet_in_on_miss(&self) -> bool {
+        self.bridge.hub.wants_packet_in_on_miss()
     }
 
     fn controller(&self, spec: PacketInSpec) -> u64 {

@@ -30,6 +30,7 @@ const PC_PORT_DOWN: u32 = 1 << 0;
 const PC_NO_RECV: u32 = 1 << 2;
 const PC_NO_FLOOD: u32 = 1 << 4;
 const PC_NO_FWD: u32 = 1 << 5;
+const PC_NO_PACKET_IN: u32 = 1 << 6;
 
 /// Nested resubmits and gotos past which a translation stops (OVS: 64).
 const MAX_DEPTH: usize = 64;
@@ -84,6 +85,11 @@ pub trait PortMap {
     /// The userspace-action cookie that turns into this packet-in when the
     /// datapath sends the packet up.
     fn controller(&self, spec: PacketInSpec) -> u64;
+    /// Whether a table miss goes to the controllers (some controller that
+    /// takes table-miss packet-ins is connected).
+    fn packet_in_on_miss(&self) -> bool {
+        false
+    }
     /// The NORMAL action: outputs (OpenFlow ports, with the VLAN tag each
     /// needs: None untagged) for a frame of this flow; reads and marks the
     /// fields it consults in `wc`.
@@ -386,7 +392,7 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                 }
                 Some(p) => {
                     let _ = put(&mut x.flow, Field::InPort, p as u128);
-                    x.table(0);
+                    x.table(0, true);
                 }
                 None => {
                     return Translation {
@@ -426,24 +432,37 @@ impl<'a, A: PortMap> Xlate<'a, A> {
     }
 
     /// Looks `flow` up in table `t` and runs the winning rule's actions.
-    fn table(&mut self, t: u8) {
+    ///
+    /// A miss drops, unless the lookup `may_packet_in` (the pipeline's
+    /// first lookup, or a goto_table; not a resubmit) and a controller
+    /// wants misses (one that speaks OpenFlow 1.0, whose table-miss sends
+    /// to the controller; from 1.3 on a controller installs a table-miss
+    /// rule instead, a rule like any other), as Open vSwitch's miss rule.
+    fn table(&mut self, t: u8, may_packet_in: bool) {
         if self.depth >= MAX_DEPTH || self.exit {
             return;
         }
         self.depth += 1;
         let rule = self.lookup(t);
+        let saved = (self.cur_table, self.cur_cookie, self.cur_miss);
         if let Some(r) = rule {
             let acts = r.value.actions.load_full();
             self.rules.push(r.clone());
-            let saved = (self.cur_table, self.cur_cookie, self.cur_miss);
             self.cur_table = t;
             self.cur_cookie = r.value.cookie.load(std::sync::atomic::Ordering::Relaxed);
             self.cur_miss = r.priority == 0 && r.value.matched.is_catchall();
             self.actions(&acts.0, t);
-            (self.cur_table, self.cur_cookie, self.cur_miss) = saved;
+        } else if may_packet_in && self.ports.packet_in_on_miss() {
+            let in_ofp = getf(&self.flow, Field::InPort) as u32;
+            if self.ports.config(in_ofp) & PC_NO_PACKET_IN == 0 {
+                // No rule: no cookie (all-ones, as OpenFlow has it).
+                self.cur_table = t;
+                self.cur_cookie = u64::MAX;
+                self.cur_miss = false;
+                self.controller(reason::IMPLICIT_MISS, u16::MAX, &[], false);
+            }
         }
-        // A miss drops (OpenFlow 1.3+ default; the table-miss flow, when a
-        // controller installs one, is a rule like any other).
+        (self.cur_table, self.cur_cookie, self.cur_miss) = saved;
         self.depth -= 1;
     }
 
@@ -584,7 +603,7 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                     if *in_port != port::IN_PORT {
                         let _ = put(&mut self.flow, Field::InPort, *in_port as u128);
                     }
-                    self.table(t.unwrap_or(table));
+                    self.table(t.unwrap_or(table), false);
                     let _ = put(&mut self.flow, Field::InPort, saved);
                 }
                 Action::Clone(inner) => {
@@ -643,7 +662,7 @@ impl<'a, A: PortMap> Xlate<'a, A> {
             if self.exit {
                 self.unroll(&[], table, Some(t));
             } else {
-                self.table(t);
+                self.table(t, true);
             }
         }
     }
@@ -712,7 +731,7 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                 let _ = put(&mut self.flow, Field::VlanTci, saved);
             }
             // A packet-out's output:TABLE runs the packet through the tables.
-            port::TABLE if self.depth == 0 => self.table(0),
+            port::TABLE if self.depth == 0 => self.table(0, true),
             // No packet-in yet: a send to the controller is dropped.
             port::CONTROLLER | port::TABLE | port::ANY => {}
             q if q == in_ofp => {} // OpenFlow never sends back out of the input port implicitly.

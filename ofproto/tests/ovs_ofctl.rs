@@ -2447,3 +2447,17 @@ fn a_port_mod_is_told_to_the_other_controllers() {
         b.drain();
     }
 }
+
+/// The table-miss behaviour of each version, as Open vSwitch's: with no
+/// rule, an OpenFlow 1.0 controller gets the packet (no_match); an
+/// OpenFlow 1.3 one does not (it installs a table-miss rule for that).
+#[test]
+fn a_table_miss_goes_to_openflow10_controllers_only() {
+    let text = monitor_sees(&[], "OpenFlow10", &["65535"], "(via no_match)");
+    assert!(
+        text.contains("in_port=1 (via no_match)"),
+        "OpenFlow 1.0: {text}"
+    );
+    let text = monitor_sees(&[], "OpenFlow13", &["65535"], "PACKET_IN");
+    assert!(!text.contains("PACKET_IN"), "OpenFlow 1.3: {text}");
+}
