@@ -964,22 +964,37 @@ impl Bridge {
         let in_dp = in_ofp
             .and_then(|p| ports.by_ofp.get(&p))
             .map_or(u32::MAX, |p| p.dp_port);
-        let mut packet = oxvs_datapath::Packet::from_slice(&po.data);
+        self.execute_translated(dp, &ports, &po.data, in_dp, |tables, view, key| {
+            Xlate::run_actions(tables, view, key, in_ofp, &po.actions)
+        });
+        Ok(())
+    }
+
+    /// Runs `data` (arriving on datapath port `in_dp`) through `translate`
+    /// and has the datapath execute the result: what a packet-out and a
+    /// resume do with the controller's packet.
+    fn execute_translated(
+        &self,
+        dp: &Datapath,
+        ports: &Ports,
+        data: &[u8],
+        in_dp: u32,
+        translate: impl FnOnce(&FlowTables<OfActions>, &PortView<'_>, &FlowKey) -> Translation,
+    ) {
+        let mut packet = oxvs_datapath::Packet::from_slice(data);
         packet.meta.in_port = in_dp;
         let (key, _) = oxvs_datapath::extract::extract_packet(&packet);
         let view = PortView {
-            ports: &ports,
+            ports,
             bridge: self,
             learn: Learning::Off,
             now: self.now_ms(),
             normal_used: std::cell::Cell::new(false),
         };
-        let tables = self.tables();
-        let t = Xlate::run_actions(&tables, &view, &key, in_ofp, &po.actions);
+        let t = translate(&self.tables(), &view, &key);
         if !t.actions.is_empty() {
             dp.execute(packet, Arc::from(t.actions));
         }
-        Ok(())
     }
 
     /// The OFPPC_* config bits of a port (0 unless a port-mod set some).
@@ -1183,29 +1198,17 @@ impl Bridge {
         } else {
             ports.by_ofp.get(&in_ofp).map_or(u32::MAX, |p| p.dp_port)
         };
-        let mut packet = oxvs_datapath::Packet::from_slice(&pi.data);
-        packet.meta.in_port = in_dp;
-        let (key, _) = oxvs_datapath::extract::extract_packet(&packet);
-        let view = PortView {
-            ports: &ports,
-            bridge: self,
-            learn: Learning::Off,
-            now: self.now_ms(),
-            normal_used: std::cell::Cell::new(false),
-        };
-        let tables = self.tables();
-        let t = Xlate::resume(
-            &tables,
-            &view,
-            &key,
-            in_ofp,
-            &metadata,
-            &c.frames,
-            &c.action_set,
-        );
-        if !t.actions.is_empty() {
-            dp.execute(packet, Arc::from(t.actions));
-        }
+        self.execute_translated(dp, &ports, &pi.data, in_dp, |tables, view, key| {
+            Xlate::resume(
+                tables,
+                view,
+                key,
+                in_ofp,
+                &metadata,
+                &c.frames,
+                &c.action_set,
+            )
+        });
         Ok(())
     }
 

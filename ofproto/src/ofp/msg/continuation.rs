@@ -16,7 +16,7 @@ use crate::ofp::error::{BadProperty, OfpError};
 use crate::ofp::flow_msg::action_err;
 use crate::ofp::Version;
 
-use super::prop::{parse_props, put_prop};
+use super::prop::{parse_props, put_prop, unknown_experimenter};
 
 /// NXCPT_* (`enum nx_continuation_prop_type`, lib/ofp-packet.c).
 pub mod nxcpt {
@@ -132,16 +132,7 @@ impl Continuation {
                     c.action_set = action::decode(version, nested(p)?).map_err(action_err)?
                 }
                 nxcpt::ODP_PORT => c.odp_port = u32_of(p)?,
-                0xffff => {
-                    if p.len() < 8 {
-                        return Err(prop_len());
-                    }
-                    // As NXT_PACKET_IN2's own properties (see `packet_in`).
-                    if p[..4] == [0; 4] {
-                        return Err(BadProperty::BadExperimenter.into());
-                    }
-                    return Err(BadProperty::BadExpType.into());
-                }
+                0xffff => return Err(unknown_experimenter(p)),
                 _ => return Err(BadProperty::BadType.into()),
             }
         }

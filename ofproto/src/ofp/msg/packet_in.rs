@@ -18,7 +18,7 @@ use crate::ofp::flow_msg::match_err;
 use crate::ofp::matching::{port_from_u16, port_to_u16, Match};
 use crate::ofp::Version;
 
-use super::prop::{parse_props, put_prop};
+use super::prop::{parse_props, put_prop, unknown_experimenter};
 use super::raw::RawMsg;
 use super::switch::PacketInFormat;
 
@@ -216,15 +216,7 @@ impl PacketIn {
                     // Nested properties start 8 bytes into the property.
                     self.continuation = p.get(4..).ok_or_else(prop_len)?.to_vec();
                 }
-                0xffff => {
-                    if p.len() < 8 {
-                        return Err(prop_len());
-                    }
-                    if p[..4] == [0; 4] {
-                        return Err(BadProperty::BadExperimenter.into());
-                    }
-                    return Err(BadProperty::BadExpType.into());
-                }
+                0xffff => return Err(unknown_experimenter(p)),
                 _ => return Err(BadProperty::BadType.into()),
             }
         }

@@ -13,6 +13,18 @@ pub struct Property {
     pub data: Vec<u8>,
 }
 
+/// The error for an experimenter property (type 0xffff) of a property list
+/// that knows none, as Open vSwitch's `ofpprop_pull` and
+/// `OFPPROP_UNKNOWN` give it: OFPBPC_BAD_LEN under the 8 bytes of
+/// experimenter id and type, BAD_EXPERIMENTER for id 0, else BAD_EXP_TYPE.
+pub fn unknown_experimenter(payload: &[u8]) -> OfpError {
+    match payload.get(..4) {
+        _ if payload.len() < 8 => BadProperty::BadLen.into(),
+        Some([0, 0, 0, 0]) => BadProperty::BadExperimenter.into(),
+        _ => BadProperty::BadExpType.into(),
+    }
+}
+
 /// Reads every property in `r` as `(type, payload)`.
 ///
 /// A property shorter than its header, or whose padded length runs past the
