@@ -59,6 +59,9 @@ pub struct SubscriberState {
     /// The session's connection number, to leave the originator of a
     /// port-mod out of the port-status it causes.
     pub conn_id: u64,
+    /// NXT_SET_CONTROLLER_ID's id: packet-ins go to the connections whose
+    /// id the controller action names (0 unless set).
+    pub controller_id: u16,
 }
 
 /// One connection's end of the hub.
@@ -81,6 +84,7 @@ impl Subscriber {
                 async_config: AsyncConfig::default(),
                 muted: false,
                 conn_id: 0,
+                controller_id: 0,
             }),
             hub: Mutex::new(Weak::new()),
         })
@@ -206,6 +210,7 @@ impl AsyncHub {
             let st = s.state.lock();
             st.version.is_some()
                 && !st.muted
+                && st.controller_id == 0
                 && st.async_config.allows(
                     AsyncKind::PacketIn,
                     crate::xlate::reason::IMPLICIT_MISS,
@@ -225,25 +230,35 @@ impl AsyncHub {
 
     /// Sends a flow-removed to the connections that asked for its reason.
     pub fn flow_removed(&self, fr: &FlowRemoved) {
-        self.broadcast(AsyncKind::FlowRemoved, fr.reason, None, |st| {
+        self.broadcast(AsyncKind::FlowRemoved, fr.reason, None, None, |st| {
             encode_flow_removed(st.version?, st.nxm, fr)
         });
     }
 
     /// Sends a packet-in to the connections that asked for its reason.
-    pub fn packet_in(&self, pi: &PacketIn) {
-        self.broadcast(AsyncKind::PacketIn, pi.reason, None, |st| {
-            encode_packet_in(st.version?, st.packet_in_format, pi)
-        });
+    /// ... and whose controller id is `controller_id` (the controller
+    /// action's; 0 for OFPP_CONTROLLER outputs and misses).
+    pub fn packet_in(&self, pi: &PacketIn, controller_id: u16) {
+        self.broadcast(
+            AsyncKind::PacketIn,
+            pi.reason,
+            Some(controller_id),
+            None,
+            |st| encode_packet_in(st.version?, st.packet_in_format, pi),
+        );
     }
 
     /// Sends a port-status to the connections that asked for its reason,
     /// except connection `except` (the originator of a port-mod, which
     /// OpenFlow before 1.5 does not tell).
     pub fn port_status(&self, ps: &PortStatus, except: Option<u64>) {
-        self.broadcast(AsyncKind::PortStatus, ps.reason.wire(), except, |st| {
-            encode(&Message::PortStatus(ps.clone()), st.version?, 0).ok()
-        });
+        self.broadcast(
+            AsyncKind::PortStatus,
+            ps.reason.wire(),
+            None,
+            except,
+            |st| encode(&Message::PortStatus(ps.clone()), st.version?, 0).ok(),
+        );
     }
 
     /// Sends a paused packet's packet-in (`controller(pause)`) to the
@@ -251,16 +266,22 @@ impl AsyncHub {
     /// each connection's version (its actions are OpenFlow actions of that
     /// version, as Open vSwitch writes them). Only NXT_PACKET_IN2 carries
     /// a continuation; other formats get the plain packet-in.
-    pub fn paused_packet_in(&self, pi: &PacketIn, continuation: &Continuation) {
-        self.broadcast(AsyncKind::PacketIn, pi.reason, None, |st| {
-            let version = st.version?;
-            let mut pi = pi.clone();
-            match continuation.encode(version) {
-                Ok(c) => pi.continuation = c,
-                Err(e) => tracing::debug!(error = %e, "continuation not encodable"),
-            }
-            encode_packet_in(version, st.packet_in_format, &pi)
-        });
+    pub fn paused_packet_in(&self, pi: &PacketIn, controller_id: u16, continuation: &Continuation) {
+        self.broadcast(
+            AsyncKind::PacketIn,
+            pi.reason,
+            Some(controller_id),
+            None,
+            |st| {
+                let version = st.version?;
+                let mut pi = pi.clone();
+                match continuation.encode(version) {
+                    Ok(c) => pi.continuation = c,
+                    Err(e) => tracing::debug!(error = %e, "continuation not encodable"),
+                }
+                encode_packet_in(version, st.packet_in_format, &pi)
+            },
+        );
     }
 
     /// Sends what `encode` makes of each connection's state to every
@@ -272,15 +293,16 @@ impl AsyncHub {
         &self,
         kind: AsyncKind,
         reason: u8,
+        controller_id: Option<u16>,
         except: Option<u64>,
         encode: impl Fn(&SubscriberState) -> Option<Vec<u8>>,
     ) {
-        let what = format!("{kind:?}");
         for s in self.shared.live() {
             let st = s.state.lock().clone();
             if st.version.is_none()
                 || st.muted
                 || except == Some(st.conn_id)
+                || controller_id.is_some_and(|id| id != st.controller_id)
                 || !st
                     .async_config
                     .allows(kind, reason, st.role == Role::Secondary)
@@ -291,13 +313,13 @@ impl AsyncHub {
                 Some(bytes) => {
                     if s.tx.try_send(bytes).is_err() {
                         tracing::debug!(
-                            what,
+                            ?kind,
                             "asynchronous message dropped: connection queue full"
                         );
                     }
                 }
                 None => {
-                    tracing::debug!(what, version = ?st.version, "not encodable for this connection")
+                    tracing::debug!(?kind, version = ?st.version, "not encodable for this connection")
                 }
             }
         }
@@ -464,19 +486,19 @@ mod tests {
             total_len: 60,
             ..PacketIn::default()
         };
-        hub.packet_in(&pi(1));
+        hub.packet_in(&pi(1), 0);
         assert_eq!(
             [&mut primary, &mut secondary, &mut muted, &mut custom].map(count),
             [1, 0, 0, 0],
             "an action's packet-in: not to secondaries, nor to who masked it"
         );
-        hub.packet_in(&pi(0));
+        hub.packet_in(&pi(0), 0);
         assert_eq!(count(&mut custom), 1, "a table miss it asked for");
-        hub.packet_in(&pi(crate::xlate::reason::EXPLICIT_MISS));
+        hub.packet_in(&pi(crate::xlate::reason::EXPLICIT_MISS), 0);
         assert_eq!(count(&mut custom), 1, "a table-miss rule's too");
         assert_eq!(count(&mut primary), 2);
         // OFPR_INVALID_TTL is off by default.
-        hub.packet_in(&pi(2));
+        hub.packet_in(&pi(2), 0);
         assert_eq!(count(&mut primary), 0);
     }
 

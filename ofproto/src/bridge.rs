@@ -1059,10 +1059,12 @@ impl Bridge {
             ..PacketIn::default()
         };
         match &spec.pause {
-            Some(st) => self
-                .hub
-                .paused_packet_in(&pi, &self.continuation(st, in_port, packet.meta.in_port)),
-            None => self.hub.packet_in(&pi),
+            Some(st) => self.hub.paused_packet_in(
+                &pi,
+                spec.controller_id,
+                &self.continuation(st, in_port, packet.meta.in_port),
+            ),
+            None => self.hub.packet_in(&pi, spec.controller_id),
         }
     }
 
@@ -1530,7 +1532,10 @@ impl PortMap for PortView<'_> {
         // only in it must get different cookies.
         let mut words = vec![
             spec.cookie,
-            (spec.reason as u64) << 32 | (spec.table_id as u64) << 16 | spec.max_len as u64,
+            (spec.controller_id as u64) << 48
+                | (spec.reason as u64) << 32
+                | (spec.table_id as u64) << 16
+                | spec.max_len as u64,
             spec.userdata.len() as u64,
         ];
         words.extend(spec.userdata.chunks(8).map(|c| {
@@ -2016,6 +2021,7 @@ mod tests {
             max_len: 128,
             userdata: Vec::new(),
             metadata: Vec::new(),
+            controller_id: 0,
             pause: None,
         };
         let mut s = PacketInSpecs::default();

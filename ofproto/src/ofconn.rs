@@ -174,6 +174,8 @@ struct ConnSettings {
     async_config: AsyncConfig,
     packet_in_format: Option<PacketInFormat>,
     flow_mod_table_id: bool,
+    /// NXT_SET_CONTROLLER_ID's id.
+    controller_id: u16,
     /// NXT_SET_FLOW_FORMAT chose NXM (OpenFlow 1.0).
     nxm: bool,
 }
@@ -236,6 +238,7 @@ impl OfSession {
                 async_config: AsyncConfig::default(),
                 packet_in_format: None,
                 flow_mod_table_id: false,
+                controller_id: 0,
                 nxm: false,
             },
             probe_ms,
@@ -286,6 +289,7 @@ impl OfSession {
         st.async_config = self.settings.async_config.clone();
         st.muted = self.settings.service && self.settings.config.miss_send_len == 0;
         st.conn_id = self.conn_id;
+        st.controller_id = self.settings.controller_id;
     }
 
     /// The connection's role now (another connection becoming primary
@@ -568,6 +572,10 @@ impl OfSession {
                 self.error(out, OfpError::BadRequest(BadRequest::EPerm), msg, xid)
             }
             Message::FlowModTableId(on) => self.settings.flow_mod_table_id = on,
+            Message::SetControllerId(id) => {
+                self.settings.controller_id = id;
+                self.publish_state();
+            }
             Message::MultipartRequest(req) => match self.multipart(&req.body) {
                 Ok(body) => self.send(
                     out,

@@ -134,6 +134,8 @@ pub struct PacketInSpec {
     /// The pipeline fields of [`PACKET_IN_METADATA`] that were nonzero at
     /// the controller action (in_port aside), for the packet-in's match.
     pub metadata: Vec<(Field, u128)>,
+    /// The connections it goes to: those with this controller id.
+    pub controller_id: u16,
     /// `controller(pause)`: where the pipeline goes on when a controller
     /// sends the packet back with NXT_RESUME (the frozen state's `actions`
     /// are empty: what is left is in its `outer` segments and action set).
@@ -459,7 +461,7 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                 self.cur_table = t;
                 self.cur_cookie = u64::MAX;
                 self.cur_miss = false;
-                self.controller(reason::IMPLICIT_MISS, u16::MAX, &[], false);
+                self.controller(reason::IMPLICIT_MISS, u16::MAX, &[], false, 0);
             }
         }
         (self.cur_table, self.cur_cookie, self.cur_miss) = saved;
@@ -521,8 +523,10 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                 Action::Output {
                     port: port::CONTROLLER,
                     max_len,
-                } => self.controller(self.output_reason, *max_len, &[], false),
-                Action::Controller(c) => self.controller(c.reason, c.max_len, &c.userdata, c.pause),
+                } => self.controller(self.output_reason, *max_len, &[], false, 0),
+                Action::Controller(c) => {
+                    self.controller(c.reason, c.max_len, &c.userdata, c.pause, c.controller_id)
+                }
                 Action::Output { port, .. } => self.output(*port),
                 Action::OutputTrunc { port, max_len } => {
                     self.commit();
@@ -750,7 +754,14 @@ impl<'a, A: PortMap> Xlate<'a, A> {
     /// megaflow goes up), and the packet-in carries the frozen state, which
     /// the callers complete with what they had left to run as the stack
     /// unwinds ([`Self::unroll`], then [`Self::finish_freeze`]).
-    fn controller(&mut self, reason: u8, max_len: u16, userdata: &[u8], pause: bool) {
+    fn controller(
+        &mut self,
+        reason: u8,
+        max_len: u16,
+        userdata: &[u8],
+        pause: bool,
+        controller_id: u16,
+    ) {
         self.commit();
         let reason = if reason == reason::ACTION && self.cur_miss {
             reason::EXPLICIT_MISS
@@ -776,6 +787,7 @@ impl<'a, A: PortMap> Xlate<'a, A> {
             max_len,
             userdata: userdata.to_vec(),
             metadata,
+            controller_id,
             pause: None,
         };
         // A state already frozen (a select group's) ends the translation

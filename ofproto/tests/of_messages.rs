@@ -644,6 +644,7 @@ fn cases() -> Vec<Case> {
         ),
         case("nxt packet-in", &ALL, packet_in_nxt, &["NXT_PACKET_IN{V} (xid=0x2a): table_id=1 cookie=0x5 total_len=42 reg3=0x2a,tun_id=0x64,metadata=0xabc,in_port=1 (via invalid_ttl) data_len=42 (unbuffered)\narp,vlan_tci=0x0000,dl_src=50:54:00:00:00:01,dl_dst=ff:ff:ff:ff:ff:ff,arp_spa=10.0.0.1,arp_tpa=10.0.0.2,arp_op=1,arp_sha=50:54:00:00:00:01,arp_tha=00:00:00:00:00:00"]),
         case("flow mod table id", &ALL, |_| Message::FlowModTableId(true), &["NXT_FLOW_MOD_TABLE_ID{V} (xid=0x2a): enable"]),
+        case("set controller id", &ALL, |_| Message::SetControllerId(5), &["NXT_SET_CONTROLLER_ID{V} (xid=0x2a): id=5"]),
         case("desc request", &ALL, |_| mp_req(MpRequest::Desc), &["OFPST_DESC request{V} (xid=0x2a):"]),
         case(
             "desc reply",
@@ -2684,7 +2685,6 @@ fn arb_error(v: Version) -> BoxedStrategy<ErrorKind> {
 fn arb_experimenter() -> impl Strategy<Value = Message> {
     prop_oneof![
         Just((18u32, 0usize)),
-        Just((20, 8)),
         (0..4usize).prop_map(|k| (13u32, 32 + 8 * k)),
     ]
     .prop_flat_map(|(exp_type, len)| {
@@ -3166,6 +3166,7 @@ fn arb_message(v: Version) -> BoxedStrategy<Message> {
             .prop_map(|x| Message::SetPacketInFormat(PacketInFormat::from_wire(x)))
             .boxed(),
         any::<bool>().prop_map(Message::FlowModTableId).boxed(),
+        any::<u16>().prop_map(Message::SetControllerId).boxed(),
         arb_packet_in(v),
         arb_packet_in2().prop_map(Message::Resume).boxed(),
         request.boxed(),

@@ -2461,3 +2461,70 @@ fn a_table_miss_goes_to_openflow10_controllers_only() {
     let text = monitor_sees(&[], "OpenFlow13", &["65535"], "PACKET_IN");
     assert!(!text.contains("PACKET_IN"), "OpenFlow 1.3: {text}");
 }
+
+/// `controller(id=N)` sends to the connections that set controller id N
+/// (NXT_SET_CONTROLLER_ID), a plain output to CONTROLLER to id 0's, as
+/// Open vSwitch's connmgr routes them.
+#[test]
+fn packet_ins_go_to_the_controller_id_the_action_names() {
+    use oxvs_datapath::dp::PollThread;
+    use oxvs_datapath::port::MemoryPort;
+    use oxvs_ofproto::bridge::UpcallDispatcher;
+
+    let (sw, bridge, dp) = real::start_real();
+    let mut pt = PollThread::new(dp.clone());
+    let port = MemoryPort::new("p1".to_string(), 1).with_capture(10);
+    let p1 = port.handle();
+    pt.ports.add(1, Box::new(port));
+    let mut disp = UpcallDispatcher::new();
+    disp.attach(bridge.clone());
+    ofctl(&sw, "OpenFlow13", &["del-flows"]);
+    ofctl(
+        &sw,
+        "OpenFlow13",
+        &["add-flow", "udp,actions=controller(id=5)"],
+    );
+    ofctl(&sw, "OpenFlow13", &["add-flow", "arp,actions=controller"]);
+
+    let mut five = Raw::connect(&sw.sock, 4);
+    let mut zero = Raw::connect(&sw.sock, 4);
+    // Id 5 (NXT_SET_CONTROLLER_ID), and a miss length for both.
+    five.send(&[
+        4, 4, 0, 24, 0, 0, 0, 2, 0, 0, 0x23, 0x20, 0, 0, 0, 20, 0, 0, 0, 0, 0, 0, 0, 5,
+    ]);
+    for c in [&mut five, &mut zero] {
+        c.send(&[4, 9, 0, 12, 0, 0, 0, 4, 0, 0, 0xff, 0xff]);
+        c.drain();
+    }
+    let frame = |ethertype: [u8; 2], proto: u8| {
+        let mut f = vec![0u8; 60];
+        f[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
+        f[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
+        f[12..14].copy_from_slice(&ethertype);
+        // IPv4: version/IHL, total length, TTL, protocol.
+        f[14] = 0x45;
+        f[17] = 46;
+        f[22] = 64;
+        f[23] = proto;
+        f
+    };
+    let packet_ins = |c: &mut Raw| c.drain().into_iter().filter(|m| m[1] == 10).count();
+    for (f, to_five, to_zero) in [
+        (frame([0x08, 0x00], 17), 1, 0),
+        (frame([0x08, 0x06], 0), 0, 1),
+    ] {
+        p1.inject(&f);
+        for _ in 0..3 {
+            pt.poll_once(0);
+            dp.handle_upcalls(&mut disp, 64);
+            pt.run_executes(0);
+        }
+        assert_eq!(
+            (packet_ins(&mut five), packet_ins(&mut zero)),
+            (to_five, to_zero),
+            "ethertype {:02x}{:02x}",
+            f[12],
+            f[13]
+        );
+    }
+}

@@ -124,6 +124,9 @@ pub enum Message {
     /// NXT_FLOW_MOD_TABLE_ID: whether OpenFlow 1.0 flow mods carry a table
     /// id in the command's upper byte.
     FlowModTableId(bool),
+    /// NXT_SET_CONTROLLER_ID: the connection's controller id, which
+    /// `controller(id=N)` actions address packet-ins to (0 by default).
+    SetControllerId(u16),
     /// OFPT_PACKET_IN, NXT_PACKET_IN or NXT_PACKET_IN2 (its `format` says
     /// which).
     PacketIn(PacketIn),
@@ -357,6 +360,13 @@ fn decode_body(
             r.skip(7)?;
             Ok(Message::FlowModTableId(set))
         }
+        R::NxtSetControllerId => {
+            // Six zero bytes, as Open vSwitch's handler checks them.
+            if r.bytes(6)?.iter().any(|b| *b != 0) {
+                return Err(BadRequest::MustBeZero.into());
+            }
+            Ok(Message::SetControllerId(r.u16()?))
+        }
 
         R::DescRequest => req(MpRequest::Desc),
         R::Of10PortDescRequest => req(MpRequest::PortDesc {
@@ -494,6 +504,7 @@ fn raw_for(msg: &Message, version: Version) -> Result<RawMsg, OfpError> {
         Message::SetFlowFormat(_) => R::NxtSetFlowFormat,
         Message::SetPacketInFormat(_) => R::NxtSetPacketInFormat,
         Message::FlowModTableId(_) => R::NxtFlowModTableId,
+        Message::SetControllerId(_) => R::NxtSetControllerId,
         Message::PacketIn(p) => p.raw(version)?,
         Message::Resume(_) => R::NxtResume,
         Message::MultipartRequest(m) => match &m.body {
@@ -679,6 +690,9 @@ fn encode_body(msg: &Message, version: Version, w: &mut Writer) -> Result<(), Of
         }
         Message::FlowModTableId(set) => {
             w.u8(u8::from(*set)).zeros(7);
+        }
+        Message::SetControllerId(id) => {
+            w.zeros(6).u16(*id);
         }
         Message::PacketIn(p) => p.encode(v, w)?,
         Message::Resume(p) => p.encode_resume(v, w)?,
