@@ -1030,14 +1030,10 @@ impl Bridge {
             .get(&packet.meta.in_port)
             .copied()
             .unwrap_or(OFPP_LOCAL);
+        // The whole frame, whatever max_len says: nothing is buffered, and
+        // Open vSwitch (whose packet-ins these are modelled on) does not cut
+        // either; a paused packet must be resumable whole.
         let data = packet.data();
-        // Nothing is buffered, so max_len only matters when it cuts the frame
-        // (OFPCML_NO_BUFFER = 0xffff: whole frame).
-        let cut = if spec.max_len == u16::MAX {
-            data.len()
-        } else {
-            data.len().min(spec.max_len as usize)
-        };
         let mut metadata = crate::ofp::matching::Match::new();
         // Every OpenFlow port number is a valid in_port value.
         if metadata.set_in_port(in_port).is_err() {
@@ -1053,7 +1049,7 @@ impl Bridge {
             table_id: spec.table_id,
             cookie: spec.cookie,
             metadata,
-            data: data[..cut].to_vec(),
+            data: data.to_vec(),
             total_len: u32::try_from(data.len()).unwrap_or(u32::MAX),
             userdata: spec.userdata,
             ..PacketIn::default()

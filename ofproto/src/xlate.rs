@@ -30,7 +30,6 @@ const PC_PORT_DOWN: u32 = 1 << 0;
 const PC_NO_RECV: u32 = 1 << 2;
 const PC_NO_FLOOD: u32 = 1 << 4;
 const PC_NO_FWD: u32 = 1 << 5;
-const PC_NO_PACKET_IN: u32 = 1 << 6;
 
 /// Nested resubmits and gotos past which a translation stops (OVS: 64).
 const MAX_DEPTH: usize = 64;
@@ -455,14 +454,13 @@ impl<'a, A: PortMap> Xlate<'a, A> {
             self.cur_miss = r.priority == 0 && r.value.matched.is_catchall();
             self.actions(&acts.0, t);
         } else if may_packet_in && self.ports.packet_in_on_miss() {
-            let in_ofp = getf(&self.flow, Field::InPort) as u32;
-            if self.ports.config(in_ofp) & PC_NO_PACKET_IN == 0 {
-                // No rule: no cookie (all-ones, as OpenFlow has it).
-                self.cur_table = t;
-                self.cur_cookie = u64::MAX;
-                self.cur_miss = false;
-                self.controller(reason::IMPLICIT_MISS, u16::MAX, &[], false, 0);
-            }
+            // Open vSwitch's internal miss rule (cookie 0), which for the
+            // default miss behaviour does not look at the port's
+            // OFPPC_NO_PACKET_IN.
+            self.cur_table = t;
+            self.cur_cookie = 0;
+            self.cur_miss = false;
+            self.controller(reason::IMPLICIT_MISS, u16::MAX, &[], false, 0);
         }
         (self.cur_table, self.cur_cookie, self.cur_miss) = saved;
         self.depth -= 1;

@@ -2454,8 +2454,9 @@ fn a_port_mod_is_told_to_the_other_controllers() {
 #[test]
 fn a_table_miss_goes_to_openflow10_controllers_only() {
     let text = monitor_sees(&[], "OpenFlow10", &["65535"], "(via no_match)");
+    // Open vSwitch's internal miss rule has cookie 0.
     assert!(
-        text.contains("in_port=1 (via no_match)"),
+        text.contains("cookie=0x0") && text.contains("in_port=1 (via no_match)"),
         "OpenFlow 1.0: {text}"
     );
     let text = monitor_sees(&[], "OpenFlow13", &["65535"], "PACKET_IN");
