@@ -1119,13 +1119,20 @@ impl Bridge {
                 continue;
             }
             if seg.in_ofp != cur_in {
-                actions.insert(
-                    0,
-                    OfAction::SetField(SetField::load(
-                        SubField::whole(Field::InPort),
-                        u128::from(seg.in_ofp),
-                    )),
-                );
+                // NXM_OF_IN_PORT is 16 bits wide (LOCAL is 0xfffe there).
+                match crate::ofp::matching::port_to_u16(seg.in_ofp) {
+                    Some(p) => actions.insert(
+                        0,
+                        OfAction::SetField(SetField::load(
+                            SubField::whole(Field::InPort),
+                            u128::from(p),
+                        )),
+                    ),
+                    None => tracing::warn!(
+                        port = seg.in_ofp,
+                        "continuation: in_port has no 16-bit form"
+                    ),
+                }
                 cur_in = seg.in_ofp;
             }
             frames.push(ContinuationFrame {

@@ -532,8 +532,12 @@ impl<'a, A: PortMap> Xlate<'a, A> {
                     self.output(*port);
                 }
                 Action::OutputReg { src, .. } => {
+                    // A 16-bit port number, as Open vSwitch's output_reg
+                    // (larger values output nothing).
                     let p = self.read_subfield(src);
-                    self.output(p as u32);
+                    if let Ok(p) = u16::try_from(p) {
+                        self.output(crate::ofp::matching::port_from_u16(p));
+                    }
                 }
                 Action::Enqueue { port, .. } => self.output(*port),
                 Action::SetField(sf) => {
@@ -679,6 +683,18 @@ impl<'a, A: PortMap> Xlate<'a, A> {
     /// emits a rewrite depends on their old value (as in Open vSwitch, which
     /// unwildcards every field a set_field writes).
     fn set_masked(&mut self, f: Field, v: u128, m: u128) {
+        if f == Field::InPort {
+            // Written in its 16-bit form (see `action_value`).
+            let cur = self.action_value(f);
+            let new = ((cur & !m) | (v & m)) as u16;
+            let _ = put(
+                &mut self.flow,
+                f,
+                u128::from(crate::ofp::matching::port_from_u16(new)),
+            );
+            mark(&mut self.wc, f);
+            return;
+        }
         let cur = getf(&self.flow, f);
         let _ = put(&mut self.flow, f, (cur & !m) | (v & m));
         let w = getf(&self.wc, f);
@@ -686,13 +702,29 @@ impl<'a, A: PortMap> Xlate<'a, A> {
     }
 
     fn read_subfield(&mut self, sf: &SubField) -> u128 {
-        let _ = put(&mut self.wc, sf.field, field_mask(sf));
-        (getf(&self.flow, sf.field) >> sf.ofs) & ones(sf.n_bits)
+        if sf.field == Field::InPort {
+            mark(&mut self.wc, Field::InPort);
+        } else {
+            let _ = put(&mut self.wc, sf.field, field_mask(sf));
+        }
+        (self.action_value(sf.field) >> sf.ofs) & ones(sf.n_bits)
     }
 
     fn write_subfield(&mut self, sf: &SubField, v: u128) {
         let m = field_mask(sf);
         self.set_masked(sf.field, v << sf.ofs, m);
+    }
+
+    /// A field's value as actions see it: `in_port` is the 16-bit
+    /// NXM_OF_IN_PORT (reserved ports 0xff00 and up), as in Open vSwitch,
+    /// while the pipeline keeps 32-bit port numbers.
+    fn action_value(&self, f: Field) -> u128 {
+        let v = getf(&self.flow, f);
+        if f == Field::InPort {
+            u128::from(crate::ofp::matching::port_to_u16(v as u32).unwrap_or(u16::MAX))
+        } else {
+            v
+        }
     }
 
     /// Sends the packet, as `flow` now describes it, to OpenFlow port `p`.

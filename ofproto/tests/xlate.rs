@@ -391,3 +391,56 @@ proptest! {
         }
     }
 }
+
+/// Actions see in_port as the 16-bit NXM_OF_IN_PORT, as in Open vSwitch:
+/// loading 0xfffe makes the packet come from LOCAL, moving it out gives
+/// 0xfffe, and output_reg of 0xfffe is LOCAL.
+#[test]
+fn actions_see_in_port_as_sixteen_bits() {
+    use oxvs_ofproto::ofp::action::{RegMoveForm, SetField, SubField};
+    let b = bridge(3);
+    del_all(&b);
+    let in_port = SubField::whole(Field::InPort);
+    let reg0 = SubField {
+        field: Field::Reg0,
+        ofs: 0,
+        n_bits: 16,
+    };
+    add(
+        &b,
+        0,
+        10,
+        "in_port=1",
+        vec![
+            Action::SetField(SetField::load(in_port, 0xfffe)),
+            Action::Resubmit {
+                in_port: port::IN_PORT,
+                table: Some(1),
+                ct: false,
+                form: Default::default(),
+            },
+        ],
+    );
+    add(
+        &b,
+        1,
+        10,
+        "in_port=LOCAL",
+        vec![
+            Action::RegMove {
+                src: in_port,
+                dst: reg0,
+                form: RegMoveForm::default(),
+            },
+            Action::Resubmit {
+                in_port: port::IN_PORT,
+                table: Some(2),
+                ct: false,
+                form: Default::default(),
+            },
+        ],
+    );
+    add(&b, 2, 10, "reg0=0xfffe", vec![Action::output(2)]);
+    let (_, acts) = b.xlate(&udp_key(11, 1, 2, 3, 4), false, 0);
+    assert_eq!(acts, vec![Dp::Output(12)]);
+}
