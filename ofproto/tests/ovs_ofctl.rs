@@ -562,10 +562,6 @@ fn packet_in_reaches_ovs_ofctl_monitor_and_packet_out_is_forwarded() {
 /// without it, as from Open vSwitch (only NXT_PACKET_IN2 carries userdata).
 #[test]
 fn controller_userdata_reaches_a_packet_in2_monitor() {
-    use oxvs_datapath::dp::PollThread;
-    use oxvs_datapath::port::MemoryPort;
-    use oxvs_ofproto::bridge::UpcallDispatcher;
-
     for (v, format, want) in [
         (
             "OpenFlow13",
@@ -592,55 +588,15 @@ fn controller_userdata_reaches_a_packet_in2_monitor() {
              reg3=0x2a,metadata=0x5,in_port=1 (via action) data_len=60 (unbuffered)\n",
         ),
     ] {
-        let (sw, bridge, dp) = real::start_real();
-        let mut pt = PollThread::new(dp.clone());
-        let mut handles = Vec::new();
-        for p in 1..=2u32 {
-            let port = MemoryPort::new(format!("p{p}"), p).with_capture(100);
-            handles.push(port.handle());
-            pt.ports.add(p, Box::new(port));
-        }
-        let mut disp = UpcallDispatcher::new();
-        disp.attach(bridge.clone());
-        ofctl(
-            &sw,
-            "OpenFlow13",
+        let text = monitor_sees(
             &[
-                "add-flow",
                 "in_port=1,actions=load:0x2a->NXM_NX_REG3[],load:0x5->OXM_OF_METADATA[],resubmit(,2)",
-            ],
-        );
-        ofctl(
-            &sw,
-            "OpenFlow13",
-            &[
-                "add-flow",
                 "table=2,cookie=0x99,in_port=1,actions=controller(userdata=00.00.00.0a.00.00.00.00)",
             ],
+            v,
+            &["65535", "-P", format],
+            want,
         );
-        let (monitor, log) = start_monitor(&sw, v, &["65535", "-P", format]);
-        wait_connected(&bridge);
-
-        let mut frame = vec![0u8; 60];
-        frame[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
-        frame[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
-        frame[12..14].copy_from_slice(&[0x88, 0xb5]);
-        // The monitor is connected before it has set its packet-in format
-        // (and it drops what arrives while it waits for its barriers), so
-        // the packet goes in until the monitor shows it in that format.
-        for _ in 0..50 {
-            handles[0].inject(&frame);
-            for _ in 0..3 {
-                pt.poll_once(0);
-                dp.handle_upcalls(&mut disp, 64);
-                pt.run_executes(0);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-            if std::fs::read_to_string(&log).is_ok_and(|t| t.contains(want)) {
-                break;
-            }
-        }
-        let text = finish_monitor(monitor, &log, want, 1);
         assert!(text.contains(want), "{v} {format}: {text}");
     }
 }
