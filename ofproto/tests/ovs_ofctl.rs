@@ -513,27 +513,12 @@ fn packet_in_reaches_ovs_ofctl_monitor_and_packet_out_is_forwarded() {
     let (monitor, log) = start_monitor(&sw, "OpenFlow13", &["65534"]);
     wait_connected(&bridge);
 
-    let mut frame = vec![0u8; 60];
-    frame[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
-    frame[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
-    frame[12..14].copy_from_slice(&[0x88, 0xb5]);
+    let frame = test_frame();
     // ovs-ofctl monitor asks for NXT_PACKET_IN2, and gets it, as from
-    // Open vSwitch (cookie 0 is printed; only "no cookie" is not). The
-    // packet goes in until the monitor, done setting up, shows it.
+    // Open vSwitch (cookie 0 is printed; only "no cookie" is not).
     let want = "NXT_PACKET_IN2 (OF1.3) (xid=0x0): cookie=0x0 total_len=60 in_port=1 \
                 (via action) data_len=60 (unbuffered)\n";
-    for _ in 0..50 {
-        handles[0].inject(&frame);
-        for _ in 0..3 {
-            pt.poll_once(0);
-            dp.handle_upcalls(&mut disp, 64);
-            pt.run_executes(0);
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        if std::fs::read_to_string(&log).is_ok_and(|t| t.contains(want)) {
-            break;
-        }
-    }
+    inject_until_shown(&mut pt, &dp, &mut disp, &handles[0], &frame, &log, want);
     let text = finish_monitor(monitor, &log, want, 1);
     assert!(text.contains(want), "{text}");
 
@@ -2009,23 +1994,53 @@ fn monitor_sees(flows: &[&str], v: &str, args: &[&str], want: &str) -> String {
     }
     let (monitor, log) = start_monitor(&sw, v, args);
     wait_connected(&bridge);
+    inject_until_shown(
+        &mut pt,
+        &dp,
+        &mut disp,
+        &handles[0],
+        &test_frame(),
+        &log,
+        want,
+    );
+    finish_monitor(monitor, &log, want, 1)
+}
+
+/// A 60-byte frame from 02:00:00:00:00:01 to ...:02 of an unknown
+/// ethertype.
+fn test_frame() -> Vec<u8> {
     let mut frame = vec![0u8; 60];
     frame[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
     frame[6..12].copy_from_slice(&[2, 0, 0, 0, 0, 1]);
     frame[12..14].copy_from_slice(&[0x88, 0xb5]);
-    for _ in 0..30 {
-        handles[0].inject(&frame);
+    frame
+}
+
+/// Injects `frame` through `port` until the monitor's log shows `want`
+/// (a few seconds at most): the monitor is connected before it has set
+/// its packet-in format, and drops what arrives while it waits for its
+/// barriers.
+fn inject_until_shown(
+    pt: &mut oxvs_datapath::dp::PollThread,
+    dp: &oxvs_datapath::Datapath,
+    disp: &mut oxvs_ofproto::bridge::UpcallDispatcher,
+    port: &oxvs_datapath::port::MemoryHandle,
+    frame: &[u8],
+    log: &std::path::Path,
+    want: &str,
+) {
+    for _ in 0..50 {
+        port.inject(frame);
         for _ in 0..3 {
             pt.poll_once(0);
-            dp.handle_upcalls(&mut disp, 64);
+            dp.handle_upcalls(disp, 64);
             pt.run_executes(0);
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
-        if std::fs::read_to_string(&log).is_ok_and(|t| t.contains(want)) {
+        if std::fs::read_to_string(log).is_ok_and(|t| t.contains(want)) {
             break;
         }
     }
-    finish_monitor(monitor, &log, want, 1)
 }
 
 /// Packet-in reasons as Open vSwitch gives them: a table-miss rule's says
