@@ -7,6 +7,9 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 
+use oxvs_datapath::dp::PollThread;
+use oxvs_datapath::port::MemoryPort;
+use oxvs_ofproto::bridge::UpcallDispatcher;
 use oxvs_ofproto::ofconn::{OfSession, SwitchView};
 use oxvs_ofproto::ofp::error::{BadRequest, OfpError};
 use oxvs_ofproto::ofp::flow_msg::{
@@ -491,20 +494,7 @@ fn wait_connected(bridge: &oxvs_ofproto::bridge::Bridge) {
 
 #[test]
 fn packet_in_reaches_ovs_ofctl_monitor_and_packet_out_is_forwarded() {
-    use oxvs_datapath::dp::PollThread;
-    use oxvs_datapath::port::MemoryPort;
-    use oxvs_ofproto::bridge::UpcallDispatcher;
-
-    let (sw, bridge, dp) = real::start_real();
-    let mut pt = PollThread::new(dp.clone());
-    let mut handles = Vec::new();
-    for p in 1..=3u32 {
-        let port = MemoryPort::new(format!("p{p}"), p).with_capture(100);
-        handles.push(port.handle());
-        pt.ports.add(p, Box::new(port));
-    }
-    let mut disp = UpcallDispatcher::new();
-    disp.attach(bridge.clone());
+    let (sw, bridge, dp, mut pt, handles, mut disp) = rig(3, 100);
     ofctl(
         &sw,
         "OpenFlow13",
@@ -839,9 +829,6 @@ fn a_failing_bundle_changes_nothing() {
 
 #[test]
 fn bundle_files_with_groups_and_packet_outs() {
-    use oxvs_datapath::dp::PollThread;
-    use oxvs_datapath::port::MemoryPort;
-
     let dir = tempfile::tempdir().expect("dir");
     let mut frame = [0u8; 60];
     frame[..6].copy_from_slice(&[2, 0, 0, 0, 0, 2]);
@@ -1971,20 +1958,7 @@ fn of10_typed_sets_read_back_in_of13_as_ovs_writes_them() {
 /// OpenFlow 1.3; `GROUP:` ones with add-group), until `ovs-ofctl monitor` (version `v`, args `args`)
 /// prints `want`; returns what it printed.
 fn monitor_sees(flows: &[&str], v: &str, args: &[&str], want: &str) -> String {
-    use oxvs_datapath::dp::PollThread;
-    use oxvs_datapath::port::MemoryPort;
-    use oxvs_ofproto::bridge::UpcallDispatcher;
-
-    let (sw, bridge, dp) = real::start_real();
-    let mut pt = PollThread::new(dp.clone());
-    let mut handles = Vec::new();
-    for p in 1..=2u32 {
-        let port = MemoryPort::new(format!("p{p}"), p).with_capture(100);
-        handles.push(port.handle());
-        pt.ports.add(p, Box::new(port));
-    }
-    let mut disp = UpcallDispatcher::new();
-    disp.attach(bridge.clone());
+    let (sw, bridge, dp, mut pt, handles, mut disp) = rig(2, 100);
     ofctl(&sw, "OpenFlow13", &["del-flows"]);
     for f in flows {
         match f.strip_prefix("GROUP:") {
@@ -2006,6 +1980,33 @@ fn monitor_sees(flows: &[&str], v: &str, args: &[&str], want: &str) -> String {
     finish_monitor(monitor, &log, want, 1)
 }
 
+/// A real switch (see `real`) whose datapath has memory ports 1..=`n`
+/// (capturing `cap` frames each), a poll thread and an upcall handler:
+/// (switch, bridge, datapath, poll thread, port handles, handler).
+fn rig(
+    n: u32,
+    cap: usize,
+) -> (
+    Switch,
+    std::sync::Arc<oxvs_ofproto::bridge::Bridge>,
+    std::sync::Arc<oxvs_datapath::Datapath>,
+    PollThread,
+    Vec<oxvs_datapath::port::MemoryHandle>,
+    UpcallDispatcher,
+) {
+    let (sw, bridge, dp) = real::start_real();
+    let mut pt = PollThread::new(dp.clone());
+    let mut handles = Vec::new();
+    for p in 1..=n {
+        let port = MemoryPort::new(format!("p{p}"), p).with_capture(cap);
+        handles.push(port.handle());
+        pt.ports.add(p, Box::new(port));
+    }
+    let disp = UpcallDispatcher::new();
+    disp.attach(bridge.clone());
+    (sw, bridge, dp, pt, handles, disp)
+}
+
 /// A 60-byte frame from 02:00:00:00:00:01 to ...:02 of an unknown
 /// ethertype.
 fn test_frame() -> Vec<u8> {
@@ -2021,9 +2022,9 @@ fn test_frame() -> Vec<u8> {
 /// its packet-in format, and drops what arrives while it waits for its
 /// barriers.
 fn inject_until_shown(
-    pt: &mut oxvs_datapath::dp::PollThread,
+    pt: &mut PollThread,
     dp: &oxvs_datapath::Datapath,
-    disp: &mut oxvs_ofproto::bridge::UpcallDispatcher,
+    disp: &mut UpcallDispatcher,
     port: &oxvs_datapath::port::MemoryHandle,
     frame: &[u8],
     log: &std::path::Path,
@@ -2073,9 +2074,6 @@ fn packet_in_reasons_follow_the_rule_and_the_version() {
 /// NXR_STALE; one that does not decode gets its property error.
 #[test]
 fn controller_pause_sends_a_continuation_and_resume_goes_on() {
-    use oxvs_datapath::dp::PollThread;
-    use oxvs_datapath::port::MemoryPort;
-    use oxvs_ofproto::bridge::UpcallDispatcher;
     use oxvs_ofproto::ofp::matching::Match;
     use oxvs_ofproto::ofp::message::{decode, encode, Message, PacketIn};
 
@@ -2117,16 +2115,7 @@ fn controller_pause_sends_a_continuation_and_resume_goes_on() {
     ];
     for (version, tag) in [(4u8, "OpenFlow13"), (1, "OpenFlow10")] {
         for case in &cases {
-            let (sw, bridge, dp) = real::start_real();
-            let mut pt = PollThread::new(dp.clone());
-            let mut handles = Vec::new();
-            for p in 1..=3u32 {
-                let port = MemoryPort::new(format!("p{p}"), p).with_capture(100);
-                handles.push(port.handle());
-                pt.ports.add(p, Box::new(port));
-            }
-            let mut disp = UpcallDispatcher::new();
-            disp.attach(bridge.clone());
+            let (sw, _bridge, dp, mut pt, handles, mut disp) = rig(3, 100);
             for f in case.flows {
                 ofctl(&sw, "OpenFlow13", &["add-flow", f]);
             }
@@ -2285,21 +2274,8 @@ fn errors(msgs: &[Vec<u8>]) -> Vec<OfpError> {
 /// rule that resubmitted to it (port 3), once per resume.
 #[test]
 fn ovs_ofctl_monitor_resumes_paused_packets() {
-    use oxvs_datapath::dp::PollThread;
-    use oxvs_datapath::port::MemoryPort;
-    use oxvs_ofproto::bridge::UpcallDispatcher;
-
     for v in ["OpenFlow10", "OpenFlow13", "OpenFlow15"] {
-        let (sw, bridge, dp) = real::start_real();
-        let mut pt = PollThread::new(dp.clone());
-        let mut handles = Vec::new();
-        for p in 1..=3u32 {
-            let port = MemoryPort::new(format!("p{p}"), p).with_capture(1000);
-            handles.push(port.handle());
-            pt.ports.add(p, Box::new(port));
-        }
-        let mut disp = UpcallDispatcher::new();
-        disp.attach(bridge.clone());
+        let (sw, bridge, dp, mut pt, handles, mut disp) = rig(3, 1000);
         for f in [
             "in_port=1,actions=resubmit(,1),output:3",
             "table=1,in_port=1,actions=load:0x2->NXM_NX_REG1[],controller(pause),\
@@ -2439,10 +2415,6 @@ fn a_table_miss_goes_to_openflow10_controllers_only() {
 /// Open vSwitch's connmgr routes them.
 #[test]
 fn packet_ins_go_to_the_controller_id_the_action_names() {
-    use oxvs_datapath::dp::PollThread;
-    use oxvs_datapath::port::MemoryPort;
-    use oxvs_ofproto::bridge::UpcallDispatcher;
-
     let (sw, bridge, dp) = real::start_real();
     let mut pt = PollThread::new(dp.clone());
     let port = MemoryPort::new("p1".to_string(), 1).with_capture(10);
