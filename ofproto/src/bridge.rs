@@ -1525,7 +1525,10 @@ impl PortMap for PortView<'_> {
     }
 
     fn packet_in_on_miss(&self) -> bool {
-        self.bridge.hub.wants_packet_in_on_miss()
+        // As of the last revalidation (which bumps the generation when it
+        // changes): a translation takes no lock of the connections, and
+        // every megaflow agrees with the others.
+        self.bridge.miss_to_controller.load(Ordering::Acquire)
     }
 
     fn controller(&self, spec: PacketInSpec) -> u64 {
