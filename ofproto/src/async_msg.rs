@@ -11,7 +11,6 @@ use tokio::sync::mpsc;
 use crate::ofp::codec::Writer;
 use crate::ofp::error::{OfpError, RoleRequestFailed};
 use crate::ofp::matching::Match;
-
 use crate::ofp::message::{
     encode, AsyncConfig, AsyncKind, Continuation, Message, PacketInFormat, PortStatus, RawMsg,
     Role, RoleStatus, RoleStatusReason, Unparsed,
@@ -235,9 +234,9 @@ impl AsyncHub {
         });
     }
 
-    /// Sends a packet-in to the connections that asked for its reason.
-    /// ... and whose controller id is `controller_id` (the controller
-    /// action's; 0 for OFPP_CONTROLLER outputs and misses).
+    /// Sends a packet-in to the connections that asked for its reason and
+    /// whose controller id is `controller_id` (the controller action's; 0
+    /// for OFPP_CONTROLLER outputs and misses).
     pub fn packet_in(&self, pi: &PacketIn, controller_id: u16) {
         self.broadcast(
             AsyncKind::PacketIn,
