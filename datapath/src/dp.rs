@@ -548,14 +548,14 @@ impl Executor {
                     cut = usize::MAX;
                 }
                 Action::Userspace { userdata } => {
-                    let k = *current_key(key, p, &mut fresh, &mut modified);
+                    let k = current_key(key, p, &mut fresh, &mut modified);
                     let kind = UpcallKind::Action {
                         userdata: *userdata,
                     };
                     if p.meta.gso.is_some() {
-                        self.upcall_segments(dp, kind, &k, p);
+                        self.upcall_segments(dp, kind, k, p);
                     } else {
-                        dp.upcall_copy(kind, &k, p)
+                        dp.upcall_copy(kind, k, p)
                     }
                 }
                 Action::Set(s) => {

@@ -21,7 +21,7 @@ use parking_lot::RwLock;
 
 use crate::async_msg::{AsyncHub, PacketIn};
 use crate::flow::match_words;
-use crate::flow::{get as flow_get, put, FlowWords, FLOW_WORDS};
+use crate::flow::{get as flow_get, put, FlowWords};
 use crate::monitor::{FlowEvent, MonitorHub, Requester};
 use crate::ofp::action::Action as OfAction;
 use crate::ofp::error::OfpError;
@@ -1457,25 +1457,14 @@ impl Drop for Transaction {
 /// table 0, which makes a bridge without a controller a learning switch.
 fn default_tables() -> FlowTables<OfActions> {
     let mut t = FlowTables::new();
-    let spec = FlowModSpec {
-        command: FlowModCommand::Add,
-        table_id: 0,
-        priority: 0,
-        matched: crate::ofp::matching::Match::new(),
-        key: [0u64; FLOW_WORDS],
-        mask: [0u64; FLOW_WORDS],
-        cookie: 0,
-        cookie_mask: 0,
-        out_port: None,
-        out_group: None,
-        idle_timeout: 0,
-        hard_timeout: 0,
-        importance: 0,
-        flags: FlowFlags::default(),
-        actions: Arc::new(OfActions(vec![OfAction::output(
+    let spec = FlowModSpec::match_all(
+        FlowModCommand::Add,
+        0,
+        0,
+        Arc::new(OfActions(vec![OfAction::output(
             crate::ofp::action::port::NORMAL,
         )])),
-    };
+    );
     // Adding to an empty table cannot fail.
     let _ = t.apply(&spec, 0);
     t

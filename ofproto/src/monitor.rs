@@ -47,8 +47,6 @@ use crate::xlate::OfActions;
 pub const MAX_PENDING: usize = 100_000;
 /// Monitors a connection may have.
 pub const MAX_MONITORS: usize = 4096;
-/// Body bytes per flow monitor reply message.
-const MAX_REPLY_BODY: usize = 65_000;
 
 /// Who asked for a change: a connection and the xid of its request.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -321,18 +319,7 @@ fn full_update(ev: &FlowEvent, f: u16) -> FlowUpdateFull {
 /// `xid`: as many as it takes, all but the last flagged REPLY_MORE; one
 /// empty reply if there are none.
 pub fn replies(version: Version, entries: Vec<Vec<u8>>, xid: u32) -> Vec<Vec<u8>> {
-    let mut bodies: Vec<Vec<u8>> = vec![Vec::new()];
-    for e in entries {
-        if bodies
-            .last()
-            .is_some_and(|b| !b.is_empty() && b.len() + e.len() > MAX_REPLY_BODY)
-        {
-            bodies.push(Vec::new());
-        }
-        if let Some(b) = bodies.last_mut() {
-            b.extend_from_slice(&e);
-        }
-    }
+    let bodies = crate::ofconn::reply_bodies(entries);
     let n = bodies.len();
     bodies
         .into_iter()

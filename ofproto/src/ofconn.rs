@@ -163,6 +163,25 @@ const OFP_DEFAULT_MISS_SEND_LEN: u16 = 128;
 /// bits; headers take the rest).
 const MAX_REPLY_BODY: usize = 65_000;
 
+/// `entries` (encoded multipart entries) packed into reply bodies of at
+/// most [`MAX_REPLY_BODY`] bytes each (an entry never split); one empty
+/// body if there are none.
+pub(crate) fn reply_bodies(entries: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
+    let mut bodies: Vec<Vec<u8>> = vec![Vec::new()];
+    for e in entries {
+        if bodies
+            .last()
+            .is_some_and(|b| !b.is_empty() && b.len() + e.len() > MAX_REPLY_BODY)
+        {
+            bodies.push(Vec::new());
+        }
+        if let Some(b) = bodies.last_mut() {
+            b.extend_from_slice(&e);
+        }
+    }
+    bodies
+}
+
 /// Per-connection settings a controller can change (the role lives in the
 /// connection's [`Subscriber`], where the bridge can change it too).
 #[derive(Clone, Debug)]
@@ -1074,18 +1093,7 @@ impl OfSession {
     /// Sends `entries` as one or more multipart replies of kind `raw`, all
     /// but the last flagged REPLY_MORE.
     fn send_multipart(&self, out: &mut Output, raw: RawMsg, entries: Vec<Vec<u8>>, xid: u32) {
-        let mut bodies: Vec<Vec<u8>> = vec![Vec::new()];
-        for e in entries {
-            if bodies
-                .last()
-                .is_some_and(|b| !b.is_empty() && b.len() + e.len() > MAX_REPLY_BODY)
-            {
-                bodies.push(Vec::new());
-            }
-            if let Some(b) = bodies.last_mut() {
-                b.extend_from_slice(&e);
-            }
-        }
+        let bodies = reply_bodies(entries);
         let n = bodies.len();
         for (i, body) in bodies.into_iter().enumerate() {
             let flags = if i + 1 < n { 1 } else { 0 };

@@ -202,6 +202,36 @@ pub struct FlowModSpec<A> {
     pub actions: Arc<A>,
 }
 
+impl<A> FlowModSpec<A> {
+    /// A flow_mod matching every packet, at `priority` in `table_id`, with
+    /// no cookie, timeout, filter or flag (the switch's own flows: a new
+    /// bridge's NORMAL flow, fail-open's).
+    pub fn match_all(
+        command: FlowModCommand,
+        table_id: u8,
+        priority: u32,
+        actions: Arc<A>,
+    ) -> FlowModSpec<A> {
+        FlowModSpec {
+            command,
+            table_id,
+            priority,
+            matched: Match::new(),
+            key: [0u64; FLOW_WORDS],
+            mask: [0u64; FLOW_WORDS],
+            cookie: 0,
+            cookie_mask: 0,
+            out_port: None,
+            out_group: None,
+            idle_timeout: 0,
+            hard_timeout: 0,
+            importance: 0,
+            flags: FlowFlags::default(),
+            actions,
+        }
+    }
+}
+
 /// Why a flow_mod was refused (the OpenFlow layer maps these to errors).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FlowModError {

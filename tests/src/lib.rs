@@ -127,6 +127,17 @@ impl Drop for Netns {
     }
 }
 
+/// A switch namespace (named with a fresh per-test prefix) plus `n` hosts
+/// on its ports p1..pn, host `i` at `addr(i)`.
+pub fn topology(n: u8, addr: impl Fn(u8) -> Ipv4Addr) -> (Netns, Vec<Host>) {
+    let pfx = unique_prefix();
+    let sw = Netns::new(&format!("{pfx}-sw"));
+    let hosts = (1..=n)
+        .map(|i| Host::new(&pfx, &sw, &format!("p{i}"), addr(i)))
+        .collect();
+    (sw, hosts)
+}
+
 /// A host: its own namespace with `eth0` (address `addr`/24) whose veth
 /// peer `port` sits in the switch's namespace.
 pub struct Host {

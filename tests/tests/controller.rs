@@ -34,12 +34,7 @@ fn addr(n: u8) -> Ipv4Addr {
 
 /// The switch namespace plus `n` hosts on ports p1..pn.
 fn topology(n: u8) -> (Netns, Vec<Host>) {
-    let pfx = unique_prefix();
-    let sw = Netns::new(&format!("{pfx}-sw"));
-    let hosts = (1..=n)
-        .map(|i| Host::new(&pfx, &sw, &format!("p{i}"), addr(i)))
-        .collect();
-    (sw, hosts)
+    oxvs_tests::topology(n, addr)
 }
 
 // OpenFlow message types used here (the same number in 1.0 and 1.3 unless

@@ -25,12 +25,7 @@ fn addr(n: u8) -> Ipv4Addr {
 
 /// The switch namespace plus `n` hosts on ports p1..pn.
 fn topology(n: u8) -> (Netns, Vec<Host>) {
-    let pfx = unique_prefix();
-    let sw = Netns::new(&format!("{pfx}-sw"));
-    let hosts = (1..=n)
-        .map(|i| Host::new(&pfx, &sw, &format!("p{i}"), addr(i)))
-        .collect();
-    (sw, hosts)
+    oxvs_tests::topology(n, addr)
 }
 
 /// `topology(n)` with oxvsd running and every host's port on br0.

@@ -17,8 +17,8 @@ use std::net::{Ipv4Addr, SocketAddrV4, UdpSocket};
 use std::time::Duration;
 
 use oxvs_tests::{
-    ctl_ok, find_tool, skip_unless_root, tcp_transfer, udp_ping, unique_prefix, wait_until, Bins,
-    Daemon, Dirs, Host, Netns,
+    ctl_ok, find_tool, skip_unless_root, tcp_transfer, udp_ping, wait_until, Bins, Daemon, Dirs,
+    Host, Netns,
 };
 
 const BINS: Bins = Bins {
@@ -145,10 +145,11 @@ fn established_flows_are_forwarded_by_tc_exactly_once() {
         eprintln!("SKIP established_flows...: ovs-ofctl is not installed (apt openvswitch-common)");
         return;
     }
-    let pfx = unique_prefix();
-    let sw = Netns::new(&format!("{pfx}-sw"));
-    let h1 = Host::new(&pfx, &sw, "p1", addr(1));
-    let h2 = Host::new(&pfx, &sw, "p2", addr(2));
+    let (sw, hosts) = oxvs_tests::topology(2, addr);
+    let mut hosts = hosts.into_iter();
+    let (Some(h1), Some(h2)) = (hosts.next(), hosts.next()) else {
+        panic!("two hosts")
+    };
     for h in [&h1, &h2] {
         // Checksummed frames: tc forwards what the sender built as is.
         h.offloads_off();

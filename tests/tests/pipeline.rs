@@ -6,9 +6,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use oxvs_tests::{
-    ctl_ok, skip_unless_root, udp_ping, unique_prefix, Bins, Daemon, Dirs, Host, Netns,
-};
+use oxvs_tests::{ctl_ok, skip_unless_root, udp_ping, Bins, Daemon, Dirs, Host};
 
 const BINS: Bins = Bins {
     oxvsd: env!("CARGO_BIN_EXE_oxvsd-e2e"),
@@ -28,11 +26,7 @@ fn vlan_access_and_trunk_ports_keep_vlans_apart() {
     if skip_unless_root("vlan_access_and_trunk_ports_keep_vlans_apart") {
         return;
     }
-    let pfx = unique_prefix();
-    let sw = Netns::new(&format!("{pfx}-sw"));
-    let hosts: Vec<Host> = (1..=4)
-        .map(|i| Host::new(&pfx, &sw, &format!("p{i}"), addr(i)))
-        .collect();
+    let (sw, hosts) = oxvs_tests::topology(4, addr);
     // Host 4 sits on a trunk: its VLAN-10 address lives on eth0.10.
     let h4 = &hosts[3];
     h4.ns.ip(&["addr", "flush", "dev", "eth0"]);
@@ -93,11 +87,7 @@ fn drop_rule_takes_effect_at_the_barrier_and_deleting_it_restores_traffic() {
         eprintln!("SKIP drop_rule_...: ovs-ofctl is not installed (apt openvswitch-common)");
         return;
     }
-    let pfx = unique_prefix();
-    let sw = Netns::new(&format!("{pfx}-sw"));
-    let hosts: Vec<Host> = (1..=2)
-        .map(|i| Host::new(&pfx, &sw, &format!("p{i}"), addr(i)))
-        .collect();
+    let (sw, hosts) = oxvs_tests::topology(2, addr);
     let dirs = Dirs::new();
     let _d = Daemon::start(BINS, &dirs, &sw);
     ctl_ok(BINS, &dirs, &["add-br", "br0"]);

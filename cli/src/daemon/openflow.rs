@@ -17,7 +17,6 @@ use oxvs_datapath::port::PortStats;
 use oxvs_datapath::Datapath;
 use oxvs_ofproto::bridge::{Bridge, BridgePort};
 use oxvs_ofproto::bridge_view::{BridgeSessions, BridgeView, PortSource};
-use oxvs_ofproto::flow::FLOW_WORDS;
 use oxvs_ofproto::ofconn::SwitchView;
 use oxvs_ofproto::ofp::action::{port as ofp_port, Action as OfAction};
 use oxvs_ofproto::ofp::flow_msg::{FlowMod, FlowModCommand as OfFlowModCommand};
@@ -27,7 +26,7 @@ use oxvs_ofproto::server::{
     run_active, serve, ActiveStatus, ConnEvents, Connect, Listen, Session, SessionFactory, Tracked,
     DEFAULT_MAX_BACKOFF_MS, DEFAULT_PROBE_MS,
 };
-use oxvs_ofproto::table::{FlowFlags, FlowModCommand, FlowModSpec};
+use oxvs_ofproto::table::{FlowModCommand, FlowModSpec};
 use oxvs_ofproto::xlate::OfActions;
 use tokio::sync::mpsc;
 
@@ -387,22 +386,13 @@ impl FailOpen {
 
     fn apply(&self, step: FailStep, failure: Option<Duration>) {
         let br = &self.view.bridge;
-        let spec = |command| FlowModSpec {
-            command,
-            table_id: 0,
-            priority: FAIL_OPEN_PRIORITY,
-            matched: Match::new(),
-            key: [0u64; FLOW_WORDS],
-            mask: [0u64; FLOW_WORDS],
-            cookie: 0,
-            cookie_mask: 0,
-            out_port: None,
-            out_group: None,
-            idle_timeout: 0,
-            hard_timeout: 0,
-            importance: 0,
-            flags: FlowFlags::default(),
-            actions: Arc::new(OfActions(vec![OfAction::output(ofp_port::NORMAL)])),
+        let spec = |command| {
+            FlowModSpec::match_all(
+                command,
+                0,
+                FAIL_OPEN_PRIORITY,
+                Arc::new(OfActions(vec![OfAction::output(ofp_port::NORMAL)])),
+            )
         };
         match step {
             FailStep::Nothing => return,
